@@ -1,0 +1,33 @@
+# Every target builds .venv from nothing when pyproject.toml is newer than it.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv test lint typecheck unit demo bench bench-smoke clean
+
+$(VENV)/.stamp: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.stamp
+
+lint: venv
+	$(BIN)/ruff check bridge adapters mappings state tests bench
+	$(BIN)/mypy
+
+test: venv lint
+	$(BIN)/pytest
+
+demo: venv
+	$(BIN)/zybridge demo
+
+bench: venv
+	$(BIN)/python -m bench.sandbox_intake
+
+bench-smoke: venv
+	$(BIN)/python -m bench.sandbox_intake --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
