@@ -1,0 +1,85 @@
+"""`zybridge sync --dry-run`: map and stage on a throw-away copy of the state file, then
+print what would be sent and the field-level diff against what the ledger says the
+platform holds. Nothing is sent; the real state file is only read."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mappings.mask import mask_name, redact
+
+from bridge.config import Config
+from bridge.runtime import open_adapter
+from bridge.sync import CycleReport, SyncEngine
+from state import db
+from state.store import StateStore
+
+NAME_FIELDS = frozenset({"name", "contact_name", "recorder"})
+
+
+def dry_run(cfg: Config, sources: Sequence[str] | None, entities: Sequence[str] | None) -> int:
+    with tempfile.TemporaryDirectory(prefix="zybridge-dry-") as tmp:
+        copy = Path(tmp) / "state.db"
+        _copy_state(cfg.state.path, copy)
+        store = StateStore.open(copy)
+        adapters = {s.name: open_adapter(cfg, s) for s in cfg.sources}
+        try:
+            engine = SyncEngine(cfg, store, None, adapters)
+            report = CycleReport()
+            for name in sources or [s.name for s in cfg.sources]:
+                engine.pull(cfg.source(name), entities, report)
+            _print(store)
+        finally:
+            store.close()
+            for a in adapters.values():
+                a.close()
+    return 0
+
+
+def _copy_state(src: Path, dst: Path) -> None:
+    if not src.exists():
+        return
+    source = db.connect(src, readonly=True)
+    target = sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
+def _print(store: StateStore) -> None:
+    cur = store.conn.execute("SELECT ref, op, payload FROM outbox ORDER BY id")
+    count = 0
+    for ref, op, payload_text in cur:
+        count += 1
+        payload: dict[str, Any] = json.loads(payload_text)
+        ledger = store.ledger(ref)
+        old = ledger.payload if ledger and ledger.payload else None
+        verb = "revoke" if op == "revoke" else ("update" if old else "create")
+        print(f"{verb:<7} {ref}")
+        if op == "upsert":
+            for line in diff(old or {}, payload):
+                print(f"          {line}")
+    print(f"{count} item(s) would be sent; nothing was sent")
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if key == "external_ref" or old.get(key) == new.get(key):
+            continue
+        lines.append(f"{key}: {_show(key, old.get(key))} → {_show(key, new.get(key))}")
+    return lines
+
+
+def _show(key: str, value: Any) -> str:
+    if value is None:
+        return "∅"
+    text = str(value)
+    return mask_name(text) if key in NAME_FIELDS else redact(text)

@@ -1,0 +1,97 @@
+"""structlog set-up: JSON lines to a rotating file or stderr, with a redaction processor
+that masks ID numbers, mobiles, names and secrets anywhere in a line (PIPL), exception
+text and tracebacks included."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from collections.abc import Iterable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+from mappings.mask import mask_name, redact
+
+_SECRETS: set[str] = set()
+NAME_KEYS = frozenset({"name", "real_name", "fullName", "contact_name", "linkman", "姓名"})
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Secrets (app secret, tokens, ref keys) that must never appear in a line."""
+    _SECRETS.update(v for v in values if v and len(v) >= 4)
+
+
+def scrub(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return redact(text)
+
+
+def _clean(value: Any, key: str = "") -> Any:
+    if isinstance(value, str):
+        return mask_name(value) if key in NAME_KEYS else scrub(value)
+    if isinstance(value, dict):
+        return {k: _clean(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_clean(v) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value))
+
+
+def redaction(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for k in list(event):
+        event[k] = _clean(event[k], k)
+    return event
+
+
+def setup(path: str = "-", level: str = "info", *, max_bytes: int = 50_000_000,
+          backups: int = 5) -> None:
+    handler: logging.Handler
+    if path == "-":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
+                                                       backupCount=backups, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("zybridge")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redaction,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+        logger_factory=_Factory(root),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        cache_logger_on_first_use=False,
+    )
+
+
+class _Factory:
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def __call__(self, *args: Any) -> Any:
+        return _Line(self.logger)
+
+
+class _Line:
+    """Hands the rendered JSON line to the stdlib handler (which rotates files)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def msg(self, message: str) -> None:
+        self._logger.log(self._logger.level or logging.INFO, message)
+
+    debug = info = warning = warn = error = critical = exception = log = msg

@@ -1,0 +1,318 @@
+"""Drains the outbox: batches in dependency order, several in flight under a rate limit,
+tenacity retries with full jitter and Retry-After, then the results applied.
+
+A batch is formed and persisted (exact body bytes, fresh key) before it is sent; every
+retry and every restart resends those bytes under that key (DESIGN.md "Idempotency").
+Only the main thread writes the state file; worker threads only talk HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Collection
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from bridge.config import NationalConfig
+from bridge.errors import RejectedError, TransientError
+from bridge.national import BatchResponse, ItemResult, NationalClient
+from bridge.ratelimit import TokenBucket
+from bridge.refs import PATHS, PHASES, canonical, payload_hash
+from bridge.stage import Stager, Verdict, effective
+from state.audit import Entry
+from state.store import Batch, OutboxItem, StateStore
+
+log = structlog.get_logger("bridge.push")
+
+MAX_BODY = 1_048_576
+REF_NOT_FOUND_CYCLES = 3
+OK_STATUSES = {"created": "synced", "updated": "synced", "unchanged": "synced",
+               "matched": "alias"}
+
+
+@dataclass
+class PushReport:
+    requests: int = 0
+    batches: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    undelivered: int = 0
+    items: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "batches": self.batches, "retries": self.retries,
+                "rate_limited": self.rate_limited, "undelivered_batches": self.undelivered,
+                "items": dict(self.items)}
+
+
+@dataclass
+class Delivery:
+    batch: Batch
+    response: BatchResponse | None = None
+    error: Exception | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Pusher:
+    def __init__(self, store: StateStore, stager: Stager, client: NationalClient,
+                 cfg: NationalConfig, *, sleep: Callable[[float], None] = time.sleep,
+                 rng: Callable[[], float] = random.random, backoff_base: float = 0.5,
+                 backoff_cap: float = 30.0) -> None:
+        self.store = store
+        self.stager = stager
+        self.client = client
+        self.cfg = cfg
+        self.sleep = sleep
+        self.rng = rng
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.bucket = TokenBucket(cfg.rate_per_s, max(1.0, cfg.rate_per_s), sleep=sleep)
+        self.report = PushReport()
+        self._skip: set[str] = set()
+        self._size: dict[tuple[str, str], int] = {}
+
+    # the loop ----------------------------------------------------------------------
+    def drain(self, entities: Collection[str] | None = None) -> PushReport:
+        with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
+            for entity, op in PHASES:
+                if entities and entity not in entities:
+                    continue
+                self._send(pool, [b for b in self.store.open_batches()
+                                  if (b.entity, b.op) == (entity, op)])
+                while True:
+                    formed = self._form(entity, op, self.cfg.max_in_flight * 2)
+                    if not formed:
+                        break
+                    self._send(pool, formed)
+        return self.report
+
+    def _send(self, pool: ThreadPoolExecutor, batches: list[Batch]) -> None:
+        futures: set[Future[Delivery]] = {pool.submit(self._deliver, b) for b in batches}
+        try:
+            while futures:
+                done, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    self._apply(fut.result())
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+
+    # forming -------------------------------------------------------------------------
+    def _form(self, entity: str, op: str, max_batches: int) -> list[Batch]:
+        size = self._size.get((entity, op), self.cfg.batch_size)
+        formed: list[Batch] = []
+        with self.store.transaction():
+            chosen: list[OutboxItem] = []
+            blobs: list[bytes] = []
+            after = 0
+            while len(formed) < max_batches:
+                chunk = self.store.unsent(entity, op, 500, after)
+                if not chunk:
+                    break
+                for item in chunk:
+                    after = item.id
+                    if len(formed) >= max_batches:
+                        break
+                    blob = self._prepare(item, {c.ref for c in chosen})
+                    if blob is None:
+                        continue
+                    body_len = sum(len(b) + 1 for b in blobs) + len(blob) + 12
+                    if chosen and (len(chosen) >= size or body_len > MAX_BODY):
+                        formed.append(self._persist(entity, op, chosen, blobs))
+                        chosen, blobs = [], []
+                    chosen.append(item)
+                    blobs.append(blob)
+            if chosen and len(formed) < max_batches:
+                formed.append(self._persist(entity, op, chosen, blobs))
+        return formed
+
+    def _prepare(self, item: OutboxItem, batch_refs: set[str]) -> bytes | None:
+        """The item's bytes for a batch now, or None when it must not go in this round."""
+        if item.ref in self._skip or item.ref in batch_refs or self.store.in_open_batch(item.ref):
+            return None
+        if item.op == "revoke":
+            return canonical(item.payload).encode("utf-8")
+        eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
+                                        batch_refs=batch_refs)
+        key = (item.source, item.entity, item.local_id)
+        for parent, required in waits:
+            self.store.add_wait(key, parent, required)
+        if verdict is Verdict.HOLD:
+            return None
+        if verdict is Verdict.BLOCKED:
+            self.store.delete_outbox(item.id)
+            self.stager.refresh_status(key)
+            return None
+        if eff != item.payload:
+            digest = payload_hash(eff)
+            ledger = self.store.ledger(item.ref)
+            if ledger and ledger.hash == digest and ledger.status != "revoked":
+                self.store.delete_outbox(item.id)
+                self.stager.refresh_status(key)
+                return None
+            self.store.update_unsent(item.id, eff, digest)
+            return canonical(eff).encode("utf-8")
+        return canonical(item.payload).encode("utf-8")
+
+    def _persist(self, entity: str, op: str, items: list[OutboxItem],
+                 blobs: list[bytes]) -> Batch:
+        body = b'{"items":[' + b",".join(blobs) + b"]}"
+        key = f"zyb-{uuid.uuid4().hex}"
+        digest = hashlib.sha256(body).hexdigest()
+        path = PATHS[(entity, op)]
+        batch_id = self.store.create_batch(key, entity, op, path, body, digest,
+                                           [i.id for i in items])
+        self.store.audit([Entry("batch", {"key": key, "path": path, "body_sha256": digest,
+                                          "items": len(items)})])
+        return Batch(batch_id, key, entity, op, path, body, digest, len(items), 0)
+
+    # sending (worker threads: HTTP only) ----------------------------------------------
+    def _deliver(self, batch: Batch) -> Delivery:
+        delivery = Delivery(batch)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.cfg.max_attempts) | stop_after_delay(self.cfg.deadline_s),
+            wait=self._wait, retry=retry_if_exception_type(TransientError),
+            sleep=self.sleep, reraise=True)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._attempt(batch, delivery, attempt.retry_state.attempt_number)
+        except Exception as exc:  # ConfigError, RejectedError, exhausted TransientError
+            delivery.error = exc
+        return delivery
+
+    def _attempt(self, batch: Batch, delivery: Delivery, number: int) -> None:
+        self.bucket.acquire()
+        started = time.monotonic()
+        record: dict[str, Any] = {"key": batch.key, "path": batch.path, "attempt": number,
+                                  "body_sha256": batch.body_sha256}
+        delivery.attempts.append(record)
+        try:
+            delivery.response = self.client.post_batch(batch.path, batch.body, batch.key)
+            record["status"] = delivery.response.status
+            record["replayed"] = delivery.response.replayed
+        except TransientError as exc:
+            record["status"], record["error"] = exc.status, str(exc)
+            raise
+        except RejectedError as exc:
+            record["status"], record["error"] = exc.status, exc.code
+            raise
+        finally:
+            record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+            log.info("request", batch_key=batch.key, path=batch.path, attempt=number,
+                     status=record.get("status"), duration_ms=record["duration_ms"],
+                     error=record.get("error"))
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (state.attempt_number - 1))
+        delay = self.rng() * ceiling
+        retry_after = getattr(exc, "retry_after", None)
+        return max(delay, float(retry_after)) if retry_after else delay
+
+    # applying (main thread) -------------------------------------------------------------
+    def _apply(self, delivery: Delivery) -> None:
+        batch = delivery.batch
+        self.report.requests += len(delivery.attempts)
+        self.report.retries += max(0, len(delivery.attempts) - 1)
+        self.report.rate_limited += sum(1 for a in delivery.attempts if a.get("status") == 429)
+        with self.store.transaction():
+            self.store.audit([Entry("request", a) for a in delivery.attempts])
+            if delivery.response is not None:
+                self._apply_results(batch, delivery.response)
+            elif isinstance(delivery.error, RejectedError):
+                self._rejected(batch, delivery.error, len(delivery.attempts))
+            else:
+                error = delivery.error
+                status = getattr(error, "status", None)
+                self.store.note_attempts(batch.id, batch.attempts + len(delivery.attempts),
+                                         status, str(error))
+                if isinstance(error, TransientError):
+                    self.report.undelivered += 1
+        if delivery.error is not None and not isinstance(delivery.error,
+                                                         (TransientError, RejectedError)):
+            raise delivery.error
+
+    def _apply_results(self, batch: Batch, response: BatchResponse) -> None:
+        self.report.batches += 1
+        by_ref = {r.external_ref: r for r in response.results}
+        entries: list[Entry] = []
+        for item in self.store.batch_items(batch.id):
+            result = by_ref.get(item.ref)
+            if result is None:
+                log.warning("result missing", external_ref=item.ref, batch_key=batch.key)
+                self.store.release(item)
+                continue
+            self._apply_item(item, result)
+            self.report.items[result.status] += 1
+            entries.append(Entry("result", {
+                "batch_key": batch.key, "op": item.op, "status": result.status,
+                "national_id": result.national_id, "payload_sha256": item.hash,
+                "errors": [{"field": e.get("field"), "code": e.get("code")}
+                           for e in result.errors]}, ref=item.ref))
+        self.store.close_batch(batch.id, "done", response.status,
+                               batch.attempts + 1)
+        self.store.audit(entries)
+
+    def _apply_item(self, item: OutboxItem, result: ItemResult) -> None:
+        key = (item.source, item.entity, item.local_id)
+        if item.op == "upsert" and result.status in OK_STATUSES:
+            self.store.put_ledger(item, national_id=result.national_id,
+                                  status=OK_STATUSES[result.status])
+            self.store.clear_dead(item.ref)
+            self.store.delete_outbox(item.id)
+            for child in self.store.waiting_on(item.ref):
+                self.stager.plan(child)
+                self.stager.refresh_status(child)
+        elif item.op == "revoke" and result.status in ("revoked", "unchanged", "not_found"):
+            status = "absent" if result.status == "not_found" else "revoked"
+            self.store.put_ledger(item, national_id=result.national_id, status=status)
+            self.store.clear_dead(item.ref)
+            self.store.delete_outbox(item.id)
+        else:
+            errors = [dict(e) for e in result.errors] or [
+                {"field": "", "code": "UNKNOWN", "message": f"status {result.status}"}]
+            codes = {e.get("code") for e in errors}
+            if codes == {"REF_NOT_FOUND"} and item.ref_misses + 1 < REF_NOT_FOUND_CYCLES:
+                self.store.release(item, miss=True)
+                self._skip.add(item.ref)
+            else:
+                self.store.add_dead(item, errors)
+                self.store.delete_outbox(item.id)
+                log.warning("dead letter", external_ref=item.ref,
+                            codes=sorted(str(c) for c in codes))
+        self.stager.refresh_status(key)
+
+    def _rejected(self, batch: Batch, error: RejectedError, attempts: int) -> None:
+        """400/413/422: split (or dead-letter a lone item), never loop."""
+        items = self.store.batch_items(batch.id)
+        self.store.close_batch(batch.id, "abandoned", error.status, batch.attempts + attempts,
+                               error.code)
+        if error.code == "IDEMPOTENCY_KEY_REUSED" or len(items) > 1:
+            half = max(1, len(items) // 2)
+            self._size[(batch.entity, batch.op)] = min(
+                half, self._size.get((batch.entity, batch.op), self.cfg.batch_size))
+            for item in items:
+                self.store.release(item)
+            return
+        for item in items:
+            self.store.add_dead(item, [{"field": "", "code": error.code or str(error.status),
+                                        "message": f"the platform refused the request: HTTP "
+                                                   f"{error.status}"}])
+            self.store.delete_outbox(item.id)
+            self.stager.refresh_status((item.source, item.entity, item.local_id))

@@ -1,0 +1,54 @@
+"""What `zybridge status` shows: counts per source, entity and status (invariant 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.base import ENTITIES
+from bridge.config import Config
+from state.lock import holder
+from state.store import StateStore
+
+STATUSES = ("synced", "revoked", "pending", "blocked", "skipped", "quarantined",
+            "dead_lettered")
+
+
+def status_document(cfg: Config) -> dict[str, Any]:
+    exists = cfg.state.path.exists()
+    store = StateStore.open(cfg.state.path, readonly=True) if exists else None
+    try:
+        counts = store.status_counts() if store else {}
+        sources: dict[str, Any] = {}
+        for src in cfg.sources:
+            entities = {}
+            for entity in ENTITIES:
+                found = counts.get(src.name, {}).get(entity, {})
+                entities[entity] = {s: int(found.get(s, 0)) for s in STATUSES}
+            sources[src.name] = {"cursor": store.cursors(src.name) if store else {},
+                                 "entities": entities}
+        items, batches = store.outbox_depth() if store else (0, 0)
+        runs = store.runs(1) if store else []
+    finally:
+        if store:
+            store.close()
+    pid = holder(cfg.state.path)
+    return {"sources": sources,
+            "outbox": {"pending_items": items, "pending_batches": batches},
+            "last_run": runs[0] if runs else None,
+            "lock": {"held": pid is not None, "pid": pid}}
+
+
+def print_status(doc: dict[str, Any]) -> None:
+    header = f"{'source':<12} {'entity':<15}" + "".join(f"{s:>14}" for s in STATUSES)
+    print(header)
+    for name, src in doc["sources"].items():
+        for entity, counts in src["entities"].items():
+            print(f"{name:<12} {entity:<15}" + "".join(f"{counts[s]:>14}" for s in STATUSES))
+    out = doc["outbox"]
+    print(f"\noutbox: {out['pending_items']} items, {out['pending_batches']} open batches")
+    run = doc["last_run"]
+    if run:
+        print(f"last run: #{run['id']} {run['kind']} {run['status']} "
+              f"started {run['started_at']} finished {run['finished_at'] or '-'}")
+    lock = doc["lock"]
+    print(f"lock: held by pid {lock['pid']}" if lock["held"] else "lock: free")

@@ -1,0 +1,62 @@
+"""Wiring: a config becomes a state store, a national client, the source adapters and an
+engine, opened and closed together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from adapters.base import SourceAdapter
+from bridge import logs
+from bridge.config import Config, SourceConfig
+from bridge.errors import ConfigError
+from bridge.national import NationalClient
+from bridge.sync import SyncEngine
+from state.lock import StateLock
+from state.store import StateStore
+
+
+def open_adapter(cfg: Config, src: SourceConfig) -> SourceAdapter:
+    if src.kind == "sql":
+        from adapters.sql import open_sql_source
+
+        assert src.url is not None
+        return open_sql_source(src.url, cfg.base_dir, mapping=src.mapping)
+    raise ConfigError(f"source {src.name}: adapter kind {src.kind!r} is not available in this "
+                      "version of zhiyuan-bridge (only 'sql')")
+
+
+def secrets_of(cfg: Config) -> list[str]:
+    values = [cfg.national.app_secret.get_secret_value()]
+    for s in cfg.sources:
+        values += [x.get_secret_value() for x in (s.token, s.ref_key) if x is not None]
+    return values
+
+
+@dataclass
+class Runtime:
+    cfg: Config
+    store: StateStore
+    client: NationalClient
+    adapters: dict[str, SourceAdapter]
+    engine: SyncEngine
+
+
+@contextmanager
+def open_runtime(cfg: Config, *, lock: bool = True) -> Iterator[Runtime]:
+    logs.register_secrets(secrets_of(cfg))
+    with ExitStack() as stack:
+        if lock:
+            stack.enter_context(StateLock(cfg.state.path))
+        store = StateStore.open(cfg.state.path)
+        stack.callback(store.close)
+        n = cfg.national
+        client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
+                                timeout_s=n.timeout_s, max_connections=n.max_in_flight * 2)
+        stack.callback(client.close)
+        adapters: dict[str, SourceAdapter] = {}
+        for src in cfg.sources:
+            adapters[src.name] = open_adapter(cfg, src)
+            stack.callback(adapters[src.name].close)
+        yield Runtime(cfg, store, client, adapters, SyncEngine(cfg, store, client, adapters))

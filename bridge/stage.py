@@ -1,0 +1,217 @@
+"""Staging: a mapping result becomes source-row state, outbox rows and waits.
+
+Called inside the page's transaction (the transactional outbox: the row's state, its
+outbox rows and the advanced cursor commit together). Pure decisions on top of the
+store; no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC
+from enum import Enum
+from typing import Any
+
+from bridge.refs import REF_FIELDS, compose, payload_hash
+from mappings.result import Deferred, Mapped, MapResult, Quarantined, Skipped
+from state.audit import Entry
+from state.store import RowKey, StateStore
+
+REVOKE_REASONS = {
+    "deleted": "记录已在本地系统删除",
+    "ineligible": "记录在本地系统不再处于已生效状态",
+    "replaced": "记录已被新版本取代",
+}
+
+
+class Verdict(Enum):
+    OK = "ok"
+    HOLD = "hold"          # a required parent is on its way: wait for this round
+    BLOCKED = "blocked"    # a required parent is not synced and not on its way
+
+
+def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict: bool,
+              batch_refs: Collection[str] = ()) -> tuple[dict[str, Any], list[tuple[str, bool]],
+                                                          Verdict]:
+    """The payload as it can be sent now: optional references to records the platform
+    does not hold are left out (and waited on); a missing required parent blocks.
+
+    Lenient (staging): a parent pending in the outbox counts as there. Strict (forming a
+    batch): only the ledger, or an item earlier in the same batch, counts; a pending
+    parent holds the item back."""
+    out = dict(payload)
+    waits: list[tuple[str, bool]] = []
+    verdict = Verdict.OK
+    for field, required in REF_FIELDS.get(entity, ()):
+        value = out.get(field)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            keep = []
+            for ref in value:
+                state = _parent_state(store, str(ref), strict, batch_refs)
+                if state == "ok":
+                    keep.append(ref)
+                elif state == "pending":
+                    verdict = _worst(verdict, Verdict.HOLD)
+                else:
+                    waits.append((str(ref), False))
+            if keep:
+                out[field] = keep
+            else:
+                del out[field]
+            continue
+        state = _parent_state(store, str(value), strict, batch_refs)
+        if state == "pending":
+            verdict = _worst(verdict, Verdict.HOLD)
+        elif state == "missing":
+            waits.append((str(value), required))
+            if required:
+                verdict = Verdict.BLOCKED
+            else:
+                del out[field]
+    return out, waits, verdict
+
+
+def _worst(a: Verdict, b: Verdict) -> Verdict:
+    order = [Verdict.OK, Verdict.HOLD, Verdict.BLOCKED]
+    return a if order.index(a) >= order.index(b) else b
+
+
+def _parent_state(store: StateStore, ref: str, strict: bool, batch_refs: Collection[str]) -> str:
+    if ref in batch_refs or store.available(ref):
+        return "ok"
+    if store.pending_upsert(ref):
+        return "pending" if strict else "ok"
+    return "missing"
+
+
+class Stager:
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def stage(self, source: str, result: MapResult, source_row: Any = None,
+              modified: str | None = None, *, force: bool = False) -> None:
+        key: RowKey = (source, result.entity, result.local_id)
+        if isinstance(result, Mapped):
+            self._mapped(key, result, source_row, modified, force)
+        elif isinstance(result, Quarantined):
+            self._quarantined(key, result, source_row, modified)
+        elif isinstance(result, Skipped):
+            self._skipped(key, result, source_row, modified)
+        elif isinstance(result, Deferred):
+            self._deferred(key, result, source_row, modified)
+        self.refresh_status(key)
+
+    def _mapped(self, key: RowKey, res: Mapped, source_row: Any, modified: str | None,
+                force: bool) -> None:
+        prev = self.store.row(key)
+        gen = prev.generation if prev else 1
+        parts = [(p.suffix, dict(p.payload)) for p in res.parts]
+        if res.entity == "service_record":
+            while self.store.revoked_refs([compose(res.base_ref, gen, s) for s, _ in parts]):
+                gen += 1
+        self.store.put_row(key, base_ref=res.base_ref, state="mapped", generation=gen,
+                           parts=parts, warnings=[w.to_json() for w in res.warnings],
+                           source_row=source_row, modified=modified)
+        self.plan(key, force=force)
+
+    def plan(self, key: RowKey, *, force: bool = False) -> None:
+        """Bring the outbox in line with the row's stored mapping and the ledger."""
+        row = self.store.row(key)
+        if row is None or row.state != "mapped":
+            return
+        wanted = {compose(row.base_ref, row.generation, s): p for s, p in row.parts}
+        for ref in self.store.live_refs(row.base_ref):
+            if ref not in wanted:
+                self._retire(key, row.base_ref, ref, "replaced")
+        all_waits: list[tuple[str, bool]] = []
+        for ref, payload in wanted.items():
+            eff, waits, verdict = effective(self.store, row.entity, payload, strict=False)
+            all_waits.extend(waits)
+            if verdict is Verdict.BLOCKED:
+                self.store.drop_unsent(ref)
+                continue
+            full = {**eff, "external_ref": ref}
+            digest = payload_hash(full)
+            ledger = self.store.ledger(ref)
+            same = ledger is not None and ledger.hash == digest and ledger.status != "revoked"
+            if force or not (same or self.store.dead_hash(ref) == digest):
+                self.store.enqueue(ref, row.base_ref, key, "upsert", full, digest, force=force)
+            else:
+                self.store.drop_unsent(ref)
+        self.store.set_waits(key, all_waits)
+
+    def _retire(self, key: RowKey, base_ref: str, ref: str, why: str) -> None:
+        ledger = self.store.ledger(ref)
+        if (ledger and ledger.status in ("synced", "alias")) or self.store.in_open_batch(ref):
+            payload = {"external_ref": ref, "reason": REVOKE_REASONS[why]}
+            self.store.enqueue(ref, base_ref, key, "revoke", payload, payload_hash(payload))
+        else:
+            self.store.drop_unsent(ref)
+        self.store.clear_dead(ref)
+
+    def _quarantined(self, key: RowKey, res: Quarantined, source_row: Any,
+                     modified: str | None) -> None:
+        prev = self.store.row(key)
+        self.store.put_row(key, base_ref=res.base_ref, state="quarantined",
+                           generation=prev.generation if prev else 1,
+                           parts=prev.parts if prev else (),
+                           reasons=[r.to_json() for r in res.reasons],
+                           warnings=[w.to_json() for w in res.warnings],
+                           source_row=source_row, modified=modified)
+        self._drop_unsent_upserts(res.base_ref)
+        self.store.set_waits(key, [])
+        if not prev or prev.state != "quarantined" or prev.reasons != [
+                r.to_json() for r in res.reasons]:
+            self.store.audit([Entry("quarantine", {
+                "reasons": [{"field": r.field, "code": r.code} for r in res.reasons]},
+                ref=res.base_ref)])
+
+    def _skipped(self, key: RowKey, res: Skipped, source_row: Any, modified: str | None) -> None:
+        prev = self.store.row(key)
+        self.store.put_row(key, base_ref=res.base_ref, state="skipped",
+                           generation=prev.generation if prev else 1,
+                           parts=prev.parts if prev else (), why=res.why,
+                           source_row=source_row, modified=modified)
+        self._drop_unsent_upserts(res.base_ref)
+        self.store.set_waits(key, [])
+        if res.entity == "service_record":
+            for ref in self.store.live_refs(res.base_ref):
+                self._retire(key, res.base_ref, ref, res.why if res.why in REVOKE_REASONS
+                             else "ineligible")
+
+    def _deferred(self, key: RowKey, res: Deferred, source_row: Any,
+                  modified: str | None) -> None:
+        prev = self.store.row(key)
+        until = res.until.astimezone(UTC).isoformat(timespec="microseconds") if res.until else None
+        self.store.put_row(key, base_ref=res.base_ref, state="deferred",
+                           generation=prev.generation if prev else 1,
+                           parts=prev.parts if prev else (), why=res.detail or "not yet eligible",
+                           source_row=source_row, not_before=until, modified=modified)
+        self._drop_unsent_upserts(res.base_ref)
+        self.store.set_waits(key, [])
+
+    def _drop_unsent_upserts(self, base_ref: str) -> None:
+        for ref in self.store.unsent_for_base(base_ref):
+            if self.store.pending_upsert(ref) and not self.store.in_open_batch(ref):
+                self.store.drop_unsent(ref)
+
+    def refresh_status(self, key: RowKey) -> None:
+        self.store.set_status(key, self.status_of(key))
+
+    def status_of(self, key: RowKey) -> str:
+        row = self.store.row(key)
+        if row is None:
+            return "skipped"
+        if row.state == "quarantined":
+            return "quarantined"
+        if self.store.unsent_for_base(row.base_ref) or self.store.live_in_flight(row.base_ref):
+            return "pending"
+        if self.store.has_dead(row.base_ref):
+            return "dead_lettered"
+        if row.state == "mapped":
+            return "blocked" if self.store.blocked(key) else "synced"
+        if any(e.status == "revoked" for e in self.store.ledger_for_base(row.base_ref)):
+            return "revoked"
+        return "skipped"

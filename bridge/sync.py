@@ -1,0 +1,169 @@
+"""One sync cycle for some sources: pull → map → stage → push → apply (DESIGN.md "The flow")."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from adapters.base import Page, SourceAdapter, SourceRow
+from bridge.config import Config, SourceConfig
+from bridge.errors import BridgeError, ConfigError, TransientError
+from bridge.national import NationalClient
+from bridge.push import Pusher, PushReport
+from bridge.stage import Stager
+from mappings import get as get_mapping
+from mappings.result import MapContext, MapResult, Quarantined, Reason
+from mappings.result import ref as make_ref
+from state.store import StateStore
+
+log = structlog.get_logger("bridge.sync")
+CST = timedelta(hours=8)
+
+
+@dataclass
+class CycleReport:
+    run_id: int = 0
+    pulled: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    push: PushReport | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.push is None or self.push.undelivered == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "pulled": dict(self.pulled),
+                "outcomes": dict(self.outcomes),
+                "push": self.push.as_dict() if self.push else None,
+                "seconds": round(self.seconds, 3)}
+
+
+class SyncEngine:
+    def __init__(self, cfg: Config, store: StateStore, client: NationalClient | None,
+                 adapters: Mapping[str, SourceAdapter], *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.client = client
+        self.adapters = adapters
+        self.now = now
+        self.sleep = sleep
+        self.stager = Stager(store)
+
+    def cycle(self, sources: Sequence[str] | None = None,
+              entities: Collection[str] | None = None, *, kind: str = "sync") -> CycleReport:
+        names = list(sources) if sources else [s.name for s in self.cfg.sources]
+        report = CycleReport()
+        started = time.monotonic()
+        report.run_id = self.store.start_run(kind, names)
+        structlog.contextvars.bind_contextvars(run_id=report.run_id)
+        status, error = "failed", None
+        try:
+            for name in names:
+                self.pull(self.cfg.source(name), entities, report)
+            if self.client is None:
+                raise ConfigError("no national client: this engine only stages (dry run)")
+            pusher = Pusher(self.store, self.stager, self.client, self.cfg.national,
+                            sleep=self.sleep)
+            report.push = pusher.drain(entities)
+            status = "ok" if report.ok else "undelivered"
+        except BridgeError as exc:
+            error = str(exc)
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            report.seconds = time.monotonic() - started
+            self.store.finish_run(report.run_id, status, report.as_dict(), error)
+            structlog.contextvars.unbind_contextvars("run_id")
+        log.info("cycle done", **report.as_dict())
+        return report
+
+    # pulling and staging ----------------------------------------------------------------
+    def pull(self, src: SourceConfig, entities: Collection[str] | None,
+             report: CycleReport) -> None:
+        adapter = self.adapters[src.name]
+        for stream in adapter.streams():
+            if entities and stream.entity not in entities:
+                continue
+            since = self.store.cursor(src.name, stream.name)
+            pages = adapter.read_changes(stream.name, since, src.lookback_s, src.page_size)
+            for page in _guarded(pages, src.name):
+                self.stage_page(src, page, stream.name, report)
+        self.remap_due(src, entities, report)
+
+    def stage_page(self, src: SourceConfig, page: Page, stream: str | None,
+                   report: CycleReport, *, force: bool = False) -> None:
+        ctx = self.context(src)
+        mapping = get_mapping(src.mapping)
+        results = [(row, _map_safely(mapping.map_row, row, ctx)) for row in page.rows]
+        with self.store.transaction():
+            for row, result in results:
+                self.stager.stage(src.name, result, _jsonable(row.data), row.modified,
+                                  force=force)
+                report.pulled[row.entity] += 1
+                report.outcomes[type(result).__name__.lower()] += 1
+            if stream is not None and page.cursor is not None:
+                self.store.set_cursor(src.name, stream, page.cursor)
+        for row, result in results:
+            if isinstance(result, Quarantined):
+                log.warning("quarantined", source=src.name, entity=row.entity,
+                            external_ref=result.base_ref,
+                            reasons=[f"{r.field}:{r.code}" for r in result.reasons])
+
+    def remap_due(self, src: SourceConfig, entities: Collection[str] | None,
+                  report: CycleReport) -> None:
+        """Rows deferred until a time that has now passed are read again and mapped."""
+        due = self.store.deferred_due(src.name, self.now().isoformat(timespec="microseconds"))
+        by_entity: dict[str, list[str]] = {}
+        for _, entity, local_id in due:
+            if not entities or entity in entities:
+                by_entity.setdefault(entity, []).append(local_id)
+        adapter = self.adapters[src.name]
+        for entity, ids in by_entity.items():
+            rows = adapter.read_by_ids(entity, ids)
+            self.stage_page(src, Page(rows, None), None, report)
+
+    def context(self, src: SourceConfig) -> MapContext:
+        key = src.ref_key.get_secret_value().encode("utf-8") if src.ref_key else None
+        return MapContext(source=src.name, now=self.now(),
+                          jurisdiction=self.cfg.national.jurisdiction,
+                          projects_from=src.projects_from, ref_key=key)
+
+
+def _guarded(pages: Any, source: str) -> Any:
+    """Translate a source's own failures once, at the boundary."""
+    try:
+        yield from pages
+    except BridgeError:
+        raise
+    except OSError as exc:
+        raise TransientError(f"source {source}: {type(exc).__name__}: {exc}") from exc
+
+
+def _map_safely(fn: Callable[[SourceRow, MapContext], MapResult], row: SourceRow,
+                ctx: MapContext) -> MapResult:
+    """A mapping bug on one row quarantines that row; it never stops the cycle."""
+    try:
+        return fn(row, ctx)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        return Quarantined(row.entity, row.local_id, make_ref(ctx.source, row.entity,
+                                                              row.local_id),
+                           (Reason("", "MAPPING_ERROR",
+                                   f"the mapping failed on this row: {type(exc).__name__}"),))
+
+
+def _jsonable(data: Mapping[str, Any]) -> Any:
+    return json.loads(json.dumps(dict(data), ensure_ascii=False, default=str))

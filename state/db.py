@@ -1,0 +1,90 @@
+"""Opening the state file: WAL, busy timeout, foreign keys, mode 0600, migrations."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bridge.errors import StateError
+from state import migrations
+
+
+def utcnow() -> str:
+    """The current instant as UTC ISO-8601 with microseconds (sortable as text)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (and for writers create and migrate) the state file.
+
+    A file that is not a SQLite database, is truncated or comes from a newer version
+    raises StateError with what to do."""
+    if readonly:
+        if not path.exists():
+            raise StateError(f"no state file at {path}: run `zybridge sync` first")
+        uri = f"file:{path}?mode=ro"
+        conn = _open(uri, uri=True)
+    else:
+        _prepare(path)
+        conn = _open(str(path), uri=False)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrations.migrate(conn, utcnow())
+        else:
+            version = migrations.current_version_readonly(conn)
+            if version > migrations.LATEST:
+                raise StateError(f"the state file has schema version {version}, newer than "
+                                 f"this bridge knows ({migrations.LATEST})")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StateError(f"the state file {path} is unreadable ({exc}): run "
+                         "`zybridge state check`, or restore it from a backup") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _prepare(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot create the state file {path}: {exc.strerror}") from exc
+
+
+def _open(target: str, *, uri: bool) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=30.0,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+    except sqlite3.Error as exc:
+        raise StateError(f"cannot open the state file: {exc}") from exc
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (nothing half-written)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise

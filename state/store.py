@@ -1,0 +1,403 @@
+"""StateStore: cursors, source rows, ledger, outbox, batches, dead letters, waits, runs.
+
+Nothing else touches the state file. Writers call the methods inside
+`store.transaction()`; one process writes at a time (state/lock.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Cursor
+from state import audit, db
+
+RowKey = tuple[str, str, str]  # (source, entity, local_id)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RowState:
+    source: str
+    entity: str
+    local_id: str
+    base_ref: str
+    state: str
+    status: str
+    generation: int
+    parts: list[tuple[str, dict[str, Any]]]
+    reasons: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    ref: str
+    national_id: str | None
+    hash: str | None
+    status: str
+    payload: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    ref: str
+    base_ref: str
+    source: str
+    entity: str
+    local_id: str
+    op: str
+    payload: dict[str, Any]
+    hash: str
+    ref_misses: int
+    batch_id: int | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    key: str
+    entity: str
+    op: str
+    path: str
+    body: bytes
+    body_sha256: str
+    items: int
+    attempts: int
+
+
+class StateStore:
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
+        self.conn = conn
+        self.path = path
+        self.run_id: int | None = None
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> StateStore:
+        return cls(db.connect(path, readonly=readonly), path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with db.transaction(self.conn) as conn:
+            yield conn
+
+    def audit(self, entries: Iterable[audit.Entry]) -> None:
+        audit.append(self.conn, db.utcnow(), self.run_id, entries)
+
+    # cursors -----------------------------------------------------------------
+    def cursor(self, source: str, stream: str) -> Cursor | None:
+        row = self.conn.execute("SELECT cursor FROM cursors WHERE source = ? AND stream = ?",
+                                (source, stream)).fetchone()
+        return Cursor.from_json(json.loads(row[0])) if row else None
+
+    def set_cursor(self, source: str, stream: str, cursor: Cursor) -> None:
+        self.conn.execute(
+            "INSERT INTO cursors (source, stream, cursor, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (source, stream) DO UPDATE SET cursor = excluded.cursor, "
+            "updated_at = excluded.updated_at",
+            (source, stream, dumps(cursor.to_json()), db.utcnow()))
+
+    def cursors(self, source: str) -> dict[str, dict[str, Any]]:
+        cur = self.conn.execute("SELECT stream, cursor FROM cursors WHERE source = ?", (source,))
+        return {stream: json.loads(text) for stream, text in cur}
+
+    # source rows ---------------------------------------------------------------
+    def row(self, key: RowKey) -> RowState | None:
+        found = self.conn.execute(
+            "SELECT source, entity, local_id, base_ref, state, status, generation, parts, "
+            "reasons FROM rows WHERE source = ? AND entity = ? AND local_id = ?", key).fetchone()
+        if not found:
+            return None
+        parts = [(s, p) for s, p in json.loads(found[7] or "[]")]
+        return RowState(found[0], found[1], found[2], found[3], found[4], found[5],
+                        int(found[6]), parts, json.loads(found[8] or "[]"))
+
+    def put_row(self, key: RowKey, *, base_ref: str, state: str, generation: int,
+                parts: Sequence[tuple[str, dict[str, Any]]] = (), reasons: Sequence[Any] = (),
+                warnings: Sequence[Any] = (), why: str | None = None,
+                source_row: Any = None, not_before: str | None = None,
+                modified: str | None = None) -> None:
+        now = db.utcnow()
+        self.conn.execute(
+            "INSERT INTO rows (source, entity, local_id, base_ref, state, status, why, "
+            "generation, parts, reasons, warnings, source_row, not_before, modified, "
+            "first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (source, entity, local_id) DO UPDATE SET base_ref = excluded.base_ref, "
+            "state = excluded.state, why = excluded.why, generation = excluded.generation, "
+            "parts = excluded.parts, reasons = excluded.reasons, warnings = excluded.warnings, "
+            "source_row = excluded.source_row, not_before = excluded.not_before, "
+            "modified = excluded.modified, last_seen = excluded.last_seen",
+            (*key, base_ref, state, why, generation, dumps(list(parts)), dumps(list(reasons)),
+             dumps(list(warnings)), dumps(source_row), not_before, modified, now, now))
+
+    def set_status(self, key: RowKey, status: str) -> None:
+        self.conn.execute("UPDATE rows SET status = ? WHERE source = ? AND entity = ? "
+                          "AND local_id = ?", (status, *key))
+
+    def deferred_due(self, source: str, now: str, limit: int = 10_000) -> list[RowKey]:
+        cur = self.conn.execute(
+            "SELECT source, entity, local_id FROM rows WHERE state = 'deferred' "
+            "AND not_before IS NOT NULL AND not_before <= ? AND source = ? LIMIT ?",
+            (now, source, limit))
+        return [(a, b, c) for a, b, c in cur]
+
+    def row_keys_by_base(self, base_ref: str) -> RowKey | None:
+        found = self.conn.execute("SELECT source, entity, local_id FROM rows "
+                                  "WHERE base_ref = ?", (base_ref,)).fetchone()
+        return (found[0], found[1], found[2]) if found else None
+
+    def row_known(self, base_ref: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM rows WHERE base_ref = ?",
+                                 (base_ref,)).fetchone() is not None
+
+    # ledger --------------------------------------------------------------------
+    def ledger(self, ref: str) -> LedgerEntry | None:
+        found = self.conn.execute("SELECT ref, national_id, hash, status, payload FROM ledger "
+                                  "WHERE ref = ?", (ref,)).fetchone()
+        if not found:
+            return None
+        return LedgerEntry(found[0], found[1], found[2], found[3],
+                           json.loads(found[4]) if found[4] else None)
+
+    def ledger_for_base(self, base_ref: str) -> list[LedgerEntry]:
+        cur = self.conn.execute("SELECT ref, national_id, hash, status, payload FROM ledger "
+                                "WHERE base_ref = ? ORDER BY ref", (base_ref,))
+        return [LedgerEntry(r, n, h, s, json.loads(p) if p else None) for r, n, h, s, p in cur]
+
+    def available(self, ref: str) -> bool:
+        """The platform holds this ref (owner or alias) with a national id."""
+        return self.conn.execute(
+            "SELECT 1 FROM ledger WHERE ref = ? AND national_id IS NOT NULL "
+            "AND status IN ('synced', 'alias')", (ref,)).fetchone() is not None
+
+    def put_ledger(self, item: OutboxItem, *, national_id: str | None, status: str) -> None:
+        keep_payload = status in ("synced", "alias")
+        self.conn.execute(
+            "INSERT INTO ledger (ref, base_ref, source, entity, local_id, national_id, hash, "
+            "payload, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (ref) DO UPDATE SET national_id = COALESCE(excluded.national_id, "
+            "ledger.national_id), hash = COALESCE(excluded.hash, ledger.hash), "
+            "payload = COALESCE(excluded.payload, ledger.payload), status = excluded.status, "
+            "updated_at = excluded.updated_at",
+            (item.ref, item.base_ref, item.source, item.entity, item.local_id, national_id,
+             item.hash if keep_payload else None,
+             dumps(item.payload) if keep_payload else None, status, db.utcnow()))
+
+    def live_refs(self, base_ref: str) -> list[str]:
+        """Refs of this base the platform holds live, or that are on their way there."""
+        cur = self.conn.execute(
+            "SELECT ref FROM ledger WHERE base_ref = ? AND status IN ('synced', 'alias') "
+            "UNION SELECT ref FROM outbox WHERE base_ref = ? AND op = 'upsert'",
+            (base_ref, base_ref))
+        return sorted(r for (r,) in cur)
+
+    def revoked_refs(self, refs: Sequence[str]) -> set[str]:
+        marks = ",".join("?" * len(refs))
+        cur = self.conn.execute(
+            f"SELECT ref FROM ledger WHERE status = 'revoked' AND ref IN ({marks}) "
+            f"UNION SELECT ref FROM outbox WHERE op = 'revoke' AND ref IN ({marks})",
+            (*refs, *refs))
+        return {r for (r,) in cur}
+
+    def live_count(self, entity: str) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM ledger WHERE entity = ? AND status IN "
+                                "('synced', 'alias')", (entity,)).fetchone()
+        return int(row[0])
+
+    # outbox --------------------------------------------------------------------
+    def pending_upsert(self, ref: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM outbox WHERE ref = ? AND op = 'upsert'",
+                                 (ref,)).fetchone() is not None
+
+    def enqueue(self, ref: str, base_ref: str, key: RowKey, op: str,
+                payload: dict[str, Any], digest: str, *, force: bool = False) -> None:
+        """Add or replace the unsent outbox row of this ref."""
+        self.conn.execute(
+            "INSERT INTO outbox (ref, base_ref, source, entity, local_id, op, payload, hash, "
+            "force, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (ref) WHERE batch_id IS NULL DO UPDATE SET op = excluded.op, "
+            "payload = excluded.payload, hash = excluded.hash, "
+            "force = MAX(outbox.force, excluded.force), ref_misses = 0",
+            (ref, base_ref, *key, op, dumps(payload), digest, int(force), db.utcnow()))
+
+    def drop_unsent(self, ref: str) -> None:
+        self.conn.execute("DELETE FROM outbox WHERE ref = ? AND batch_id IS NULL", (ref,))
+
+    def unsent_for_base(self, base_ref: str) -> list[str]:
+        cur = self.conn.execute("SELECT ref FROM outbox WHERE base_ref = ? AND batch_id IS NULL",
+                                (base_ref,))
+        return [r for (r,) in cur]
+
+    def unsent(self, entity: str, op: str, limit: int, after_id: int = 0) -> list[OutboxItem]:
+        cur = self.conn.execute(
+            "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
+            "batch_id FROM outbox WHERE batch_id IS NULL AND entity = ? AND op = ? AND id > ? "
+            "ORDER BY id LIMIT ?", (entity, op, after_id, limit))
+        return [_outbox(r) for r in cur]
+
+    def in_open_batch(self, ref: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM outbox WHERE ref = ? AND batch_id IS NOT NULL",
+                                 (ref,)).fetchone() is not None
+
+    def live_in_flight(self, base_ref: str) -> bool:
+        """Some ref of this base sits in a batch that is not yet acknowledged."""
+        return self.conn.execute("SELECT 1 FROM outbox WHERE base_ref = ? AND batch_id IS NOT "
+                                 "NULL", (base_ref,)).fetchone() is not None
+
+    def batch_items(self, batch_id: int) -> list[OutboxItem]:
+        cur = self.conn.execute(
+            "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
+            "batch_id FROM outbox WHERE batch_id = ? ORDER BY id", (batch_id,))
+        return [_outbox(r) for r in cur]
+
+    def update_unsent(self, item_id: int, payload: dict[str, Any], digest: str) -> None:
+        self.conn.execute("UPDATE outbox SET payload = ?, hash = ? WHERE id = ?",
+                          (dumps(payload), digest, item_id))
+
+    def delete_outbox(self, item_id: int) -> None:
+        self.conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def release(self, item: OutboxItem, *, miss: bool = False) -> None:
+        """Take an item out of its batch, back to unsent (unless a newer version waits)."""
+        newer = self.conn.execute("SELECT 1 FROM outbox WHERE ref = ? AND batch_id IS NULL",
+                                  (item.ref,)).fetchone()
+        if newer:
+            self.delete_outbox(item.id)
+        else:
+            self.conn.execute("UPDATE outbox SET batch_id = NULL, ref_misses = ref_misses + ? "
+                              "WHERE id = ?", (int(miss), item.id))
+
+    def outbox_depth(self) -> tuple[int, int]:
+        items = self.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        batches = self.conn.execute(
+            "SELECT COUNT(*) FROM batches WHERE state = 'open'").fetchone()[0]
+        return int(items), int(batches)
+
+    # batches -------------------------------------------------------------------
+    def create_batch(self, key: str, entity: str, op: str, path: str, body: bytes,
+                     body_sha256: str, item_ids: Sequence[int]) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO batches (key, entity, op, path, body, body_sha256, items, state, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            (key, entity, op, path, body, body_sha256, len(item_ids), db.utcnow()))
+        batch_id = int(cur.lastrowid or 0)
+        self.conn.executemany("UPDATE outbox SET batch_id = ? WHERE id = ?",
+                              [(batch_id, i) for i in item_ids])
+        return batch_id
+
+    def open_batches(self) -> list[Batch]:
+        cur = self.conn.execute("SELECT id, key, entity, op, path, body, body_sha256, items, "
+                                "attempts FROM batches WHERE state = 'open' ORDER BY id")
+        return [Batch(*r) for r in cur]
+
+    def close_batch(self, batch_id: int, state: str, status: int | None, attempts: int,
+                    error: str | None = None) -> None:
+        self.conn.execute("UPDATE batches SET state = ?, last_status = ?, attempts = ?, "
+                          "last_error = ?, done_at = ? WHERE id = ?",
+                          (state, status, attempts, error, db.utcnow(), batch_id))
+
+    def note_attempts(self, batch_id: int, attempts: int, status: int | None,
+                      error: str | None) -> None:
+        self.conn.execute("UPDATE batches SET attempts = ?, last_status = ?, last_error = ? "
+                          "WHERE id = ?", (attempts, status, error, batch_id))
+
+    # dead letters ---------------------------------------------------------------
+    def add_dead(self, item: OutboxItem, errors: list[dict[str, str]]) -> None:
+        now = db.utcnow()
+        self.conn.execute(
+            "INSERT INTO dead_letters (ref, base_ref, source, entity, local_id, op, hash, "
+            "payload, errors, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (ref) DO UPDATE SET op = excluded.op, hash = excluded.hash, "
+            "payload = excluded.payload, errors = excluded.errors, "
+            "last_seen = excluded.last_seen, times = dead_letters.times + 1",
+            (item.ref, item.base_ref, item.source, item.entity, item.local_id, item.op,
+             item.hash, dumps(item.payload), dumps(errors), now, now))
+
+    def dead_hash(self, ref: str) -> str | None:
+        row = self.conn.execute("SELECT hash FROM dead_letters WHERE ref = ?", (ref,)).fetchone()
+        return str(row[0]) if row else None
+
+    def clear_dead(self, ref: str) -> None:
+        self.conn.execute("DELETE FROM dead_letters WHERE ref = ?", (ref,))
+
+    def has_dead(self, base_ref: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM dead_letters WHERE base_ref = ?",
+                                 (base_ref,)).fetchone() is not None
+
+    # waits ----------------------------------------------------------------------
+    def set_waits(self, key: RowKey, waits: Iterable[tuple[str, bool]]) -> None:
+        self.conn.execute("DELETE FROM waits WHERE source = ? AND entity = ? AND local_id = ?",
+                          key)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO waits (source, entity, local_id, parent_ref, required) "
+            "VALUES (?, ?, ?, ?, ?)", [(*key, parent, int(req)) for parent, req in waits])
+
+    def add_wait(self, key: RowKey, parent: str, required: bool) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO waits (source, entity, local_id, parent_ref, "
+                          "required) VALUES (?, ?, ?, ?, ?)", (*key, parent, int(required)))
+
+    def waiting_on(self, parent_ref: str) -> list[RowKey]:
+        cur = self.conn.execute("SELECT source, entity, local_id FROM waits "
+                                "WHERE parent_ref = ?", (parent_ref,))
+        return [(a, b, c) for a, b, c in cur]
+
+    def blocked(self, key: RowKey) -> bool:
+        return self.conn.execute("SELECT 1 FROM waits WHERE source = ? AND entity = ? "
+                                 "AND local_id = ? AND required = 1", key).fetchone() is not None
+
+    # runs -----------------------------------------------------------------------
+    def start_run(self, kind: str, sources: Sequence[str]) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO runs (kind, sources, pid, started_at, status) "
+                "VALUES (?, ?, ?, ?, 'running')", (kind, dumps(list(sources)), os.getpid(),
+                                                   db.utcnow()))
+        self.run_id = int(cur.lastrowid or 0)
+        return self.run_id
+
+    def finish_run(self, run_id: int, status: str, stats: dict[str, Any],
+                   error: str | None = None) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE runs SET finished_at = ?, status = ?, stats = ?, "
+                              "error = ? WHERE id = ?",
+                              (db.utcnow(), status, dumps(stats), error, run_id))
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT id, kind, sources, pid, started_at, finished_at, status, "
+                                "stats, error FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        cols = ("id", "kind", "sources", "pid", "started_at", "finished_at", "status", "stats",
+                "error")
+        out = []
+        for r in cur:
+            d = dict(zip(cols, r, strict=True))
+            d["sources"] = json.loads(d["sources"])
+            d["stats"] = json.loads(d["stats"]) if d["stats"] else None
+            out.append(d)
+        return out
+
+    # status -----------------------------------------------------------------------
+    def status_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        cur = self.conn.execute("SELECT source, entity, status, COUNT(*) FROM rows "
+                                "GROUP BY source, entity, status")
+        for source, entity, status, n in cur:
+            out.setdefault(source, {}).setdefault(entity, {})[status] = int(n)
+        return out
+
+
+def _outbox(r: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8],
+                      int(r[9]), r[10])
