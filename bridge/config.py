@@ -55,6 +55,8 @@ class NationalConfig(_Frozen):
     rate_per_s: float = Field(default=18.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     deadline_s: float = Field(default=300.0, gt=0)
+    retry_base_s: float = Field(default=0.5, gt=0)   # first backoff ceiling (full jitter)
+    retry_cap_s: float = Field(default=30.0, gt=0)   # largest backoff ceiling
 
     @model_validator(mode="after")
     def _url(self) -> NationalConfig:

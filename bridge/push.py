@@ -70,16 +70,15 @@ class Delivery:
 class Pusher:
     def __init__(self, store: StateStore, stager: Stager, client: NationalClient,
                  cfg: NationalConfig, *, sleep: Callable[[float], None] = time.sleep,
-                 rng: Callable[[], float] = random.random, backoff_base: float = 0.5,
-                 backoff_cap: float = 30.0) -> None:
+                 rng: Callable[[], float] = random.random) -> None:
         self.store = store
         self.stager = stager
         self.client = client
         self.cfg = cfg
         self.sleep = sleep
         self.rng = rng
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff_base = cfg.retry_base_s
+        self.backoff_cap = cfg.retry_cap_s
         self.bucket = TokenBucket(cfg.rate_per_s, max(1.0, cfg.rate_per_s), sleep=sleep)
         self.report = PushReport()
         self._skip: set[str] = set()

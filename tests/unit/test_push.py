@@ -1,0 +1,152 @@
+"""Failure shapes a server cannot produce on demand, through a scripted transport.
+
+The end-to-end behaviour is tested against the real sandbox in tests/system/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bridge.config import NationalConfig
+from bridge.errors import ConfigError
+from bridge.national import NationalClient
+from bridge.push import Pusher
+from bridge.refs import payload_hash
+from bridge.stage import Stager
+from state.store import StateStore
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def ok_results(request: httpx.Request) -> httpx.Response:
+    items = json.loads(request.content)["items"]
+    results = [{"external_ref": i["external_ref"], "status": "created",
+                "national_id": f"O{n:012d}", "errors": []} for n, i in enumerate(items)]
+    return httpx.Response(200, json={"code": "OK", "message": "", "request_id": "r",
+                                     "data": {"results": results}})
+
+
+class Script:
+    """Answers requests from a list of handlers, then with `ok_results`."""
+
+    def __init__(self, *steps: Handler) -> None:
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0) if self.steps else ok_results
+        return step(request)
+
+
+def status(code: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Handler:
+    return lambda request: httpx.Response(code, content=body, headers=headers or {})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    s = StateStore.open(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def enqueue_orgs(store: StateStore, n: int) -> None:
+    with store.transaction():
+        for i in range(n):
+            ref = f"haicang:organization:{i}"
+            payload = {"external_ref": ref, "name": f"队伍{i}"}
+            store.put_row(("haicang", "organization", str(i)), base_ref=ref, state="mapped",
+                          generation=1, parts=[("", {"name": f"队伍{i}"})])
+            store.enqueue(ref, ref, ("haicang", "organization", str(i)), "upsert", payload,
+                          payload_hash(payload))
+
+
+def pusher(store: StateStore, script: Script, sleeps: list[float],
+           **cfg: object) -> Pusher:
+    national = NationalConfig(base_url="http://platform.test/openapi/v1", app_id="app",
+                              app_secret="secret-value", rate_per_s=1000.0,
+                              **cfg)  # type: ignore[arg-type]
+    client = NationalClient(national.base_url, "app", "secret-value",
+                            transport=httpx.MockTransport(script))
+    return Pusher(store, Stager(store), client, national, sleep=sleeps.append,
+                  rng=lambda: 1.0)
+
+
+def test_401_stops_the_cycle_without_retrying(store: StateStore) -> None:
+    enqueue_orgs(store, 3)
+    script = Script(status(401, json.dumps({"code": "AUTH_SIGNATURE"}).encode()))
+    with pytest.raises(ConfigError, match="AUTH_SIGNATURE") as err:
+        pusher(store, script, []).drain()
+    assert len(script.requests) == 1
+    assert "secret-value" not in str(err.value)
+    assert store.outbox_depth() == (3, 1)  # the batch stays, persisted, for the next cycle
+
+
+def test_retry_schedule_is_exponential_with_full_jitter(store: StateStore) -> None:
+    enqueue_orgs(store, 1)
+    sleeps: list[float] = []
+    script = Script(status(503), status(502, b"<html>bad gateway</html>"), status(500))
+    report = pusher(store, script, sleeps).drain()
+    assert sleeps == [0.5, 1.0, 2.0]  # rng() = 1.0: the ceiling of each full-jitter draw
+    assert report.retries == 3 and report.undelivered == 0
+    keys = {r.headers["Idempotency-Key"] for r in script.requests}
+    bodies = {r.content for r in script.requests}
+    assert len(keys) == 1 and len(bodies) == 1  # same bytes, same key, every attempt
+
+
+def test_retry_after_is_honoured(store: StateStore) -> None:
+    enqueue_orgs(store, 1)
+    sleeps: list[float] = []
+    script = Script(status(429, b'{"code":"RATE_LIMITED"}', {"Retry-After": "7"}))
+    pusher(store, script, sleeps).drain()
+    assert sleeps == [7.0]
+
+
+def test_exhausted_attempts_leave_the_batch_for_the_next_cycle(store: StateStore) -> None:
+    enqueue_orgs(store, 2)
+    script = Script(*[status(503)] * 3)
+    report = pusher(store, script, [], max_attempts=3).drain()
+    assert report.undelivered == 1
+    assert store.outbox_depth() == (2, 1)
+    first_key = script.requests[0].headers["Idempotency-Key"]
+    again = Script()
+    pusher(store, again, []).drain()
+    assert [r.headers["Idempotency-Key"] for r in again.requests] == [first_key]
+    assert again.requests[0].content == script.requests[0].content
+    assert store.outbox_depth() == (0, 0)
+
+
+def test_timeouts_and_dropped_connections_are_retried(store: StateStore) -> None:
+    enqueue_orgs(store, 1)
+
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    def dropped(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("peer closed", request=request)
+
+    script = Script(timeout, dropped)
+    report = pusher(store, script, []).drain()
+    assert report.retries == 2 and store.outbox_depth() == (0, 0)
+
+
+def test_413_splits_the_batch_instead_of_looping(store: StateStore) -> None:
+    enqueue_orgs(store, 10)
+    script = Script(status(413, b'{"code":"PAYLOAD_TOO_LARGE"}'))
+    pusher(store, script, []).drain()
+    sizes = [len(json.loads(r.content)["items"]) for r in script.requests]
+    assert sizes[0] == 10 and max(sizes[1:]) == 5 and sum(sizes[1:]) == 10
+    assert store.outbox_depth() == (0, 0)
+
+
+def test_400_on_a_lone_item_dead_letters_it(store: StateStore) -> None:
+    enqueue_orgs(store, 1)
+    script = Script(status(400, b'{"code":"INVALID_REQUEST"}'))
+    pusher(store, script, []).drain()
+    assert store.dead_hash("haicang:organization:0") is not None
+    assert store.outbox_depth() == (0, 0)
+    assert len(script.requests) == 1
