@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="map and show what would be sent; send nothing, change nothing")
     s.set_defaults(func=cmd_sync)
 
+    rn = sub.add_parser("run", help="the daemon: every source on its schedule until SIGTERM",
+                        description="Runs each source on its `every` or `cron` schedule; "
+                                    "SIGTERM/SIGINT finish the batches in flight and exit 0.")
+    rn.set_defaults(func=cmd_run)
+
     st = sub.add_parser("status", help="per source and entity: cursor, counts, last run",
                         description="Counts per status add up to the source's rows.")
     st.add_argument("--json", action="store_true", help="one JSON object")
@@ -115,6 +120,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
                   "attempts; they stay in the outbox for the next cycle", file=sys.stderr)
             return 1
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bridge.daemon import Daemon
+
+    return Daemon(load_config(args)).run()
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -70,7 +71,8 @@ class Delivery:
 class Pusher:
     def __init__(self, store: StateStore, stager: Stager, client: NationalClient,
                  cfg: NationalConfig, *, sleep: Callable[[float], None] = time.sleep,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random,
+                 stop: threading.Event | None = None) -> None:
         self.store = store
         self.stager = stager
         self.client = client
@@ -81,6 +83,7 @@ class Pusher:
         self.backoff_cap = cfg.retry_cap_s
         self.bucket = TokenBucket(cfg.rate_per_s, max(1.0, cfg.rate_per_s), sleep=sleep)
         self.report = PushReport()
+        self.stop = stop or threading.Event()
         self._skip: set[str] = set()
         self._size: dict[tuple[str, str], int] = {}
 
@@ -92,7 +95,7 @@ class Pusher:
                     continue
                 self._send(pool, [b for b in self.store.open_batches()
                                   if (b.entity, b.op) == (entity, op)])
-                while True:
+                while not self.stop.is_set():
                     formed = self._form(entity, op, self.cfg.max_in_flight * 2)
                     if not formed:
                         break
@@ -184,7 +187,8 @@ class Pusher:
     def _deliver(self, batch: Batch) -> Delivery:
         delivery = Delivery(batch)
         retrying = Retrying(
-            stop=stop_after_attempt(self.cfg.max_attempts) | stop_after_delay(self.cfg.deadline_s),
+            stop=(stop_after_attempt(self.cfg.max_attempts)
+                  | stop_after_delay(self.cfg.deadline_s) | self._stopping),
             wait=self._wait, retry=retry_if_exception_type(TransientError),
             sleep=self.sleep, reraise=True)
         try:
@@ -216,6 +220,10 @@ class Pusher:
             log.info("request", batch_key=batch.key, path=batch.path, attempt=number,
                      status=record.get("status"), duration_ms=record["duration_ms"],
                      error=record.get("error"))
+
+    def _stopping(self, state: RetryCallState) -> bool:
+        """A stop request ends the retries: the batch stays persisted for next time."""
+        return self.stop.is_set()
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -28,6 +28,7 @@ def status_document(cfg: Config) -> dict[str, Any]:
                                  "entities": entities}
         items, batches = store.outbox_depth() if store else (0, 0)
         runs = store.runs(1) if store else []
+        daemon = store.daemon() if store else None
     finally:
         if store:
             store.close()
@@ -35,7 +36,17 @@ def status_document(cfg: Config) -> dict[str, Any]:
     return {"sources": sources,
             "outbox": {"pending_items": items, "pending_batches": batches},
             "last_run": runs[0] if runs else None,
-            "lock": {"held": pid is not None, "pid": pid}}
+            "lock": {"held": pid is not None, "pid": pid},
+            "daemon": _daemon(daemon, pid)}
+
+
+def _daemon(row: dict[str, Any] | None, holder_pid: int | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    running = row["pid"] == holder_pid and row["stopped_at"] is None
+    return {"running": running, "pid": row["pid"], "started_at": row["started_at"],
+            "heartbeat_at": row["heartbeat_at"], "stopped_at": row["stopped_at"],
+            "next_runs": row["jobs"] if running else {}}
 
 
 def print_status(doc: dict[str, Any]) -> None:
@@ -50,5 +61,10 @@ def print_status(doc: dict[str, Any]) -> None:
     if run:
         print(f"last run: #{run['id']} {run['kind']} {run['status']} "
               f"started {run['started_at']} finished {run['finished_at'] or '-'}")
+    daemon = doc.get("daemon")
+    if daemon and daemon["running"]:
+        print(f"daemon: pid {daemon['pid']}, started {daemon['started_at']}")
+        for job, when in sorted(daemon["next_runs"].items()):
+            print(f"  next {job}: {when}")
     lock = doc["lock"]
     print(f"lock: held by pid {lock['pid']}" if lock["held"] else "lock: free")

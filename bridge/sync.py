@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from adapters.base import Page, SourceAdapter, SourceRow
+from adapters.base import ENTITIES, Page, SourceAdapter, SourceRow
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, TransientError
 from bridge.national import NationalClient
@@ -50,7 +52,9 @@ class SyncEngine:
     def __init__(self, cfg: Config, store: StateStore, client: NationalClient | None,
                  adapters: Mapping[str, SourceAdapter], *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 stop: threading.Event | None = None,
+                 push_lock: AbstractContextManager[Any] | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.client = client
@@ -58,9 +62,13 @@ class SyncEngine:
         self.now = now
         self.sleep = sleep
         self.stager = Stager(store)
+        self.stop = stop or threading.Event()
+        self.push_lock = push_lock or nullcontext()
 
     def cycle(self, sources: Sequence[str] | None = None,
-              entities: Collection[str] | None = None, *, kind: str = "sync") -> CycleReport:
+              entities: Collection[str] | None = None, *, kind: str = "sync",
+              full: bool = False) -> CycleReport:
+        """One cycle; `full` re-reads every row by primary key (the reconcile pass)."""
         names = list(sources) if sources else [s.name for s in self.cfg.sources]
         report = CycleReport()
         started = time.monotonic()
@@ -69,13 +77,12 @@ class SyncEngine:
         status, error = "failed", None
         try:
             for name in names:
-                self.pull(self.cfg.source(name), entities, report)
-            if self.client is None:
-                raise ConfigError("no national client: this engine only stages (dry run)")
-            pusher = Pusher(self.store, self.stager, self.client, self.cfg.national,
-                            sleep=self.sleep)
-            report.push = pusher.drain(entities)
-            status = "ok" if report.ok else "undelivered"
+                if full:
+                    self.reread(self.cfg.source(name), entities, report)
+                else:
+                    self.pull(self.cfg.source(name), entities, report)
+            report.push = self.push(entities)
+            status = "stopped" if self.stop.is_set() else ("ok" if report.ok else "undelivered")
         except BridgeError as exc:
             error = str(exc)
             raise
@@ -89,6 +96,14 @@ class SyncEngine:
         log.info("cycle done", **report.as_dict())
         return report
 
+    def push(self, entities: Collection[str] | None = None) -> PushReport:
+        if self.client is None:
+            raise ConfigError("no national client: this engine only stages (dry run)")
+        with self.push_lock:
+            pusher = Pusher(self.store, self.stager, self.client, self.cfg.national,
+                            sleep=self.sleep, stop=self.stop)
+            return pusher.drain(entities)
+
     # pulling and staging ----------------------------------------------------------------
     def pull(self, src: SourceConfig, entities: Collection[str] | None,
              report: CycleReport) -> None:
@@ -100,7 +115,22 @@ class SyncEngine:
             pages = adapter.read_changes(stream.name, since, src.lookback_s, src.page_size)
             for page in _guarded(pages, src.name):
                 self.stage_page(src, page, stream.name, report)
+                if self.stop.is_set():
+                    return
         self.remap_due(src, entities, report)
+
+    def reread(self, src: SourceConfig, entities: Collection[str] | None,
+               report: CycleReport) -> None:
+        """Every row by primary key, without moving any cursor; only changed hashes are
+        staged for sending (the nightly reconcile)."""
+        adapter = self.adapters[src.name]
+        for entity in ENTITIES:
+            if entities and entity not in entities:
+                continue
+            for page in _guarded(adapter.scan(entity, src.page_size), src.name):
+                self.stage_page(src, page, None, report)
+                if self.stop.is_set():
+                    return
 
     def stage_page(self, src: SourceConfig, page: Page, stream: str | None,
                    report: CycleReport, *, force: bool = False) -> None:

@@ -85,6 +85,12 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """),
+    (2, """
+CREATE TABLE daemon (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  pid INTEGER NOT NULL, started_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL,
+  stopped_at TEXT, jobs TEXT NOT NULL);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

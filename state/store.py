@@ -388,6 +388,14 @@ class StateStore:
             out.append(d)
         return out
 
+    def daemon(self) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT pid, started_at, heartbeat_at, stopped_at, jobs "
+                                "FROM daemon WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        return {"pid": row[0], "started_at": row[1], "heartbeat_at": row[2],
+                "stopped_at": row[3], "jobs": json.loads(row[4])}
+
     # status -----------------------------------------------------------------------
     def status_counts(self) -> dict[str, dict[str, dict[str, int]]]:
         out: dict[str, dict[str, dict[str, int]]] = {}

@@ -1,0 +1,157 @@
+"""`zybridge run`: every source on its schedule until SIGTERM or SIGINT, then a clean stop.
+
+APScheduler 3.x traps handled here: misfires are coalesced with a grace time as long as
+the interval (the default of 1 s silently drops late runs); `max_instances=1` so a
+source never overlaps itself; one worker thread per source, so a slow source does not
+stall the others. Only the push phase is serialized across sources (one outbox).
+A first signal lets the batches in flight finish and checkpoints; a second aborts at
+once, which is safe because every state change is one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from adapters.base import SourceAdapter
+from bridge import logs
+from bridge.config import Config, SourceConfig
+from bridge.errors import BridgeError, ConfigError
+from bridge.national import NationalClient
+from bridge.runtime import open_adapter, secrets_of
+from bridge.sync import SyncEngine
+from state.db import utcnow
+from state.lock import StateLock
+from state.store import StateStore
+
+log = structlog.get_logger("bridge.daemon")
+TZ = "Asia/Shanghai"
+
+
+def trigger_for(src: SourceConfig) -> IntervalTrigger | CronTrigger:
+    if src.cron:
+        try:
+            return CronTrigger.from_crontab(src.cron, timezone=TZ)
+        except ValueError as exc:
+            raise ConfigError(f"source {src.name}: cron {src.cron!r} is not valid: {exc}") from exc
+    return IntervalTrigger(seconds=src.every_seconds or 300, timezone=TZ)
+
+
+class Daemon:
+    def __init__(self, cfg: Config, *, stop_timeout_s: float = 60.0) -> None:
+        self.cfg = cfg
+        self.stop = threading.Event()
+        self.push_lock = threading.Lock()
+        self.stop_timeout_s = stop_timeout_s
+        self.started_at = utcnow()
+        self._signals = 0
+        self.client: NationalClient | None = None
+        self.adapters: dict[str, SourceAdapter] = {}
+
+    def run(self) -> int:
+        logs.register_secrets(secrets_of(self.cfg))
+        with StateLock(self.cfg.state.path):
+            self._install_signals()
+            n = self.cfg.national
+            self.client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
+                                         timeout_s=n.timeout_s,
+                                         max_connections=n.max_in_flight * 2)
+            self.adapters = {s.name: open_adapter(self.cfg, s) for s in self.cfg.sources}
+            scheduler = self._scheduler()
+            try:
+                scheduler.start()
+                log.info("daemon started", pid=os.getpid(),
+                         sources=[s.name for s in self.cfg.sources])
+                self._beat(scheduler)
+                while not self.stop.wait(1.0):
+                    self._beat(scheduler)
+                log.info("daemon stopping: finishing the batches in flight")
+                scheduler.shutdown(wait=True)
+            finally:
+                self._beat(scheduler, stopped=True)
+                self.client.close()
+                for adapter in self.adapters.values():
+                    adapter.close()
+        log.info("daemon stopped")
+        return 0
+
+    def _scheduler(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(
+            timezone=TZ, executors={"default": ThreadPoolExecutor(len(self.cfg.sources) + 1)})
+        now = datetime.now(UTC)
+        for src in self.cfg.sources:
+            grace = max(60, src.every_seconds or 300)
+            scheduler.add_job(self._job, trigger_for(src), args=[src.name, False],
+                              id=f"sync:{src.name}", name=f"sync {src.name}",
+                              coalesce=True, max_instances=1, misfire_grace_time=grace,
+                              next_run_time=now)
+            if src.reconcile_cron:
+                trigger = CronTrigger.from_crontab(src.reconcile_cron, timezone=TZ)
+                scheduler.add_job(self._job, trigger, args=[src.name, True],
+                                  id=f"reconcile:{src.name}", name=f"reconcile {src.name}",
+                                  coalesce=True, max_instances=1, misfire_grace_time=3600)
+        return scheduler
+
+    def _job(self, name: str, full: bool) -> None:
+        if self.stop.is_set():
+            return
+        assert self.client is not None
+        store = StateStore.open(self.cfg.state.path)
+        try:
+            engine = SyncEngine(self.cfg, store, self.client, self.adapters, stop=self.stop,
+                                push_lock=self.push_lock)
+            structlog.contextvars.bind_contextvars(source=name)
+            engine.cycle([name], kind="reconcile" if full else "daemon", full=full)
+        except ConfigError as exc:
+            log.error("cycle refused: configuration or credentials", source=name,
+                      error=str(exc))
+        except BridgeError as exc:
+            log.error("cycle failed", source=name, error=str(exc))
+        except Exception:
+            log.exception("cycle crashed", source=name)
+        finally:
+            structlog.contextvars.unbind_contextvars("source")
+            store.close()
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self._signals += 1
+            if self._signals > 1:
+                log.warning("second signal: aborting now; the outbox keeps what was not "
+                            "acknowledged")
+                os._exit(130)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _beat(self, scheduler: BackgroundScheduler, *, stopped: bool = False) -> None:
+        jobs: dict[str, Any] = {}
+        if not stopped:
+            for job in scheduler.get_jobs():
+                nxt = job.next_run_time
+                jobs[job.id] = nxt.astimezone(UTC).isoformat() if nxt else None
+        store = StateStore.open(self.cfg.state.path)
+        try:
+            with store.transaction():
+                store.conn.execute(
+                    "INSERT INTO daemon (id, pid, started_at, heartbeat_at, stopped_at, jobs) "
+                    "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = "
+                    "excluded.pid, started_at = excluded.started_at, heartbeat_at = "
+                    "excluded.heartbeat_at, stopped_at = excluded.stopped_at, jobs = "
+                    "CASE WHEN excluded.stopped_at IS NULL THEN excluded.jobs ELSE daemon.jobs END",
+                    (os.getpid(), self.started_at, utcnow(), utcnow() if stopped else None,
+                     json.dumps(jobs)))
+        finally:
+            store.close()
