@@ -1,0 +1,120 @@
+"""Shared pieces of the system tests: config for a sandbox, cycles, the invariant oracle."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bridge import config as config_mod
+from bridge.runtime import open_runtime
+from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
+from bridge.sandbox.harness import SandboxProcess
+from bridge.sync import CycleReport
+
+SOURCE_TABLES = {"organization": "zyy_team", "volunteer": "zyy_volunteer",
+                 "project": "zyy_activity", "service_record": "zyy_service_time"}
+PLATFORM = {"organization": "organizations", "volunteer": "volunteers",
+            "project": "projects", "service_record": "service-records"}
+ENV = {"ZYBRIDGE_APP_SECRET": DEMO_APP_SECRET}
+
+
+def make_config(tmp_path: Path, sandbox: SandboxProcess, store: Path,
+                **national: Any) -> config_mod.Config:
+    raw = {
+        "state": {"path": str(tmp_path / "state.db")},
+        "log": {"path": str(tmp_path / "bridge.jsonl"), "level": "debug"},
+        "national": {"base_url": sandbox.base_url, "app_id": DEMO_APP_ID,
+                     "app_secret": "${ZYBRIDGE_APP_SECRET}", "jurisdiction": "3502",
+                     "rate_per_s": 500.0, "retry_base_s": 0.05, "retry_cap_s": 0.5,
+                     "timeout_s": 5.0, **national},
+        "sources": [{"name": "haicang", "kind": "sql", "url": f"sqlite:///{store}",
+                     "mapping": "zhiyuanyun", "every": "5m", "lookback_s": 600,
+                     "page_size": 50}],
+    }
+    return config_mod.parse(raw, tmp_path, ENV)
+
+
+def cycle(cfg: config_mod.Config) -> CycleReport:
+    with open_runtime(cfg) as rt:
+        return rt.engine.cycle()
+
+
+def state_rows(cfg: config_mod.Config) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(f"file:{cfg.state.path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM rows")]
+    finally:
+        conn.close()
+
+
+def ledger(cfg: config_mod.Config) -> dict[str, dict[str, Any]]:
+    conn = sqlite3.connect(f"file:{cfg.state.path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["ref"]: dict(r) for r in conn.execute("SELECT * FROM ledger")}
+    finally:
+        conn.close()
+
+
+def source_counts(store: Path) -> Counter[str]:
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        return Counter({entity: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                        for entity, table in SOURCE_TABLES.items()})
+    finally:
+        conn.close()
+
+
+def platform_by_ref(sandbox: SandboxProcess) -> dict[str, dict[str, Any]]:
+    """Every external_ref the platform knows → its record (aliases included)."""
+    out: dict[str, dict[str, Any]] = {}
+    for entity, path in PLATFORM.items():
+        for record in sandbox.records(path):
+            for ref in record["external_refs"]:
+                assert ref not in out, f"{ref} is held twice on the platform"
+                out[ref] = {**record, "_entity": entity}
+    return out
+
+
+def check_invariants(cfg: config_mod.Config, sandbox: SandboxProcess, store: Path) -> None:
+    """DESIGN.md invariants 1 and 2, judged against the sandbox's own records."""
+    rows = state_rows(cfg)
+    per_entity = Counter(r["entity"] for r in rows)
+    assert per_entity == source_counts(store), "every source row has exactly one status"
+    held = platform_by_ref(sandbox)
+    book = ledger(cfg)
+    for r in rows:
+        refs = [ref for ref in book if book[ref]["base_ref"] == r["base_ref"]]
+        live = [ref for ref in refs if ref in held and not held[ref].get("revoked")]
+        if r["status"] == "synced":
+            assert live, f"{r['base_ref']} is synced but the platform holds no live record"
+            for ref in live:
+                assert book[ref]["status"] in ("synced", "alias"), ref
+                assert held[ref]["national_id"] == book[ref]["national_id"], ref
+        if r["status"] in ("quarantined", "skipped"):
+            assert not any(ref in held and not held[ref].get("revoked") for ref in refs
+                           if book[ref]["status"] != "synced"), r["base_ref"]
+        if r["status"] == "revoked":
+            assert not live, f"{r['base_ref']} is revoked but still live: {live}"
+    records = [v for v in held.values() if v["_entity"] == "service_record"]
+    live_by_base = Counter(_base(ref) for ref, v in held.items()
+                           if v["_entity"] == "service_record" and not v.get("revoked")
+                           for _ in [0])
+    for base, n in live_by_base.items():
+        gens = {_gen(ref) for ref, v in held.items() if _base(ref) == base
+                and v["_entity"] == "service_record" and not v.get("revoked")}
+        assert len(gens) == 1, f"{base} is live under two generations: {gens} ({n})"
+    assert records is not None
+
+
+def _base(ref: str) -> str:
+    parts = ref.split(":")
+    return ":".join(parts[:2] + [parts[2].split(".")[0]])
+
+
+def _gen(ref: str) -> str:
+    tail = ref.split(":")[2].split(".")[1:]
+    return next((t for t in tail if t.startswith("g")), "g1")

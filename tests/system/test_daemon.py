@@ -1,0 +1,99 @@
+"""`zybridge run` as ops run it: a subprocess, two sources on short schedules, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from bridge.sample import build_sample_store
+from bridge.sandbox import DEMO_APP_SECRET
+from bridge.sandbox.harness import SandboxProcess
+from tests.system.helpers import platform_by_ref
+
+ROOT = Path(__file__).resolve().parents[2]
+CST = timezone(timedelta(hours=8))
+
+
+def write_config(folder: Path, sandbox: SandboxProcess) -> Path:
+    path = folder / "zybridge.toml"
+    sources = "".join(f"""
+[[sources]]
+name = "{name}"
+kind = "sql"
+url = "sqlite:///{name}.db"
+mapping = "zhiyuanyun"
+every = "1s"
+reconcile_cron = ""
+""" for name in ("haicang", "xinyang"))
+    path.write_text(f"""
+[state]
+path = "state.db"
+[log]
+path = "bridge.jsonl"
+level = "debug"
+[national]
+base_url = "{sandbox.base_url}"
+app_id = "haicang-demo"
+app_secret = "${{ZYBRIDGE_APP_SECRET}}"
+rate_per_s = 200.0
+{sources}""", encoding="utf-8")
+    return path
+
+
+def zybridge(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ZYBRIDGE_APP_SECRET": DEMO_APP_SECRET}
+    return subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(config), *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def test_daemon_syncs_changes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    build_sample_store(tmp_path / "haicang.db", volunteers=20, seed=1)
+    build_sample_store(tmp_path / "xinyang.db", volunteers=20, seed=2)
+    with SandboxProcess(db_path=tmp_path / "sb.db", extra_args=["--rate-per-s", "0"]) as sb:
+        config = write_config(tmp_path, sb)
+        proc = zybridge(config, "run")
+        try:
+            wait_for(lambda: "haicang:volunteer:1" in platform_by_ref(sb)
+                     and any(r.startswith("xinyang:") for r in platform_by_ref(sb)))
+            conn = sqlite3.connect(tmp_path / "haicang.db")
+            vid = conn.execute("SELECT vol_id FROM zyy_volunteer WHERE vol_id IN "
+                               "(SELECT vol_id FROM zyy_volunteer) ORDER BY vol_id").fetchall()
+            stamp = datetime.now(CST).strftime("%Y-%m-%d %H:%M:%S")
+            changed = [v for (v,) in vid if f"haicang:volunteer:{v}" in platform_by_ref(sb)][:3]
+            for v in changed:
+                conn.execute("UPDATE zyy_volunteer SET email = ?, gmt_modified = ? "
+                             "WHERE vol_id = ?", (f"d{v}@example.org", stamp, v))
+            conn.commit()
+            conn.close()
+            wait_for(lambda: all(platform_by_ref(sb)[f"haicang:volunteer:{v}"].get("email")
+                                 == f"d{v}@example.org" for v in changed))
+            second = zybridge(config, "run")
+            _, err = second.communicate(timeout=30)
+            assert second.returncode == 2
+            assert f"pid {proc.pid}" in err.decode()
+            status = zybridge(config, "status", "--json")
+            out, _ = status.communicate(timeout=30)
+            doc = json.loads(out)
+            assert doc["daemon"]["running"] and doc["daemon"]["pid"] == proc.pid
+            assert "sync:haicang" in doc["daemon"]["next_runs"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+        platform_by_ref(sb)  # asserts that no ref is held twice
