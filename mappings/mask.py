@@ -1,0 +1,116 @@
+"""PII masking (PIPL): ID numbers, phones and names never appear in clear in a log line,
+an error message or an export (DESIGN.md invariant 7).
+
+`redact` finds ID-number-like and phone-like runs in free text, half- or full-width,
+written whole or with single spaces or dashes between digits, and masks them; the log
+redaction processor runs every string through it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+_D = "[0-9\uff10-\uff19]"                      # a digit, half- or full-width
+_SEP = "[ \\-]?"                               # one optional space or dash between digits
+_X = "[0-9\uff10-\uff19Xx\uff38\uff58]"        # the last character of an ID number
+_NOT_AFTER_DIGIT = f"(?<!{_D})(?<!{_D}[ \\-])"
+_NOT_BEFORE_DIGIT = f"(?!{_SEP}{_D})"
+_NOT_NEAR_ALNUM = "(?<![0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])"
+_NOT_BEFORE_ALNUM = "(?![0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])"
+
+
+def _digits(n: int) -> str:
+    """n digits with an optional single space or dash between any two."""
+    return f"{_D}(?:{_SEP}{_D}){{{n - 1}}}"
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", value)).upper()
+
+
+def mask_id(value: str) -> str:
+    """`3502**********1234`: an ID number of 18 characters or more keeps its first 4 and
+    last 4; a shorter one its first 2 and last 2; 4 or fewer are all masked."""
+    s = _compact(value)
+    n = len(s)
+    if n >= 18:
+        return s[:4] + "*" * (n - 8) + s[-4:]
+    if n > 4:
+        return s[:2] + "*" * (n - 4) + s[-2:]
+    return "*" * n
+
+
+def mask_phone(value: str) -> str:
+    """`138****0000` for a mainland mobile (a +86 prefix kept); `+852****5678`,
+    `+886*****5678` for Hong Kong, Macau and Taiwan: only the last 4 digits show."""
+    s = _compact(value)
+    if m := re.fullmatch(r"((?:\+|00)?86)?(1[0-9]{10})", s, re.ASCII):
+        return f"{m[1] or ''}{m[2][:3]}****{m[2][-4:]}"
+    if m := re.fullmatch(r"((?:\+|00)?(?:852|853|886))([0-9]{5,})", s, re.ASCII):
+        return f"{m[1]}{'*' * (len(m[2]) - 4)}{m[2][-4:]}"
+    n = len(s)
+    if n >= 11:
+        return s[:3] + "*" * (n - 7) + s[-4:]
+    if n > 6:
+        return "*" * (n - 4) + s[-4:]
+    return "*" * n
+
+
+def mask_name(value: str) -> str:
+    """`林*贵`: first and last character kept; two characters `林*`; one `*`."""
+    s = value.strip()
+    if len(s) <= 1:
+        return "*" * len(s)
+    if len(s) == 2:
+        return s[0] + "*"
+    return s[0] + "*" * (len(s) - 2) + s[-1]
+
+
+def _date_like(digits: str) -> bool:
+    year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:])
+    return 1900 <= year <= 2199 and 1 <= month <= 12 and 1 <= day <= 31
+
+
+def _mask_eight(match: re.Match[str]) -> str:
+    s = _compact(match[0])
+    return match[0] if _date_like(s) else mask_id(s)
+
+
+_Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
+_RULES: tuple[_Rule, ...] = (
+    # 18-character ID numbers (居民身份证, 居住证, 外国人永久居留身份证)
+    (re.compile(f"{_NOT_AFTER_DIGIT}{_digits(17)}{_SEP}{_X}(?![0-9\uff10-\uff19])"),
+     lambda m: mask_id(m[0])),
+    # Taiwan, Hong Kong and Macau mobiles with their country codes
+    (re.compile(f"(?:\\+|00)\\s?(?:852|853|886){_SEP}{_D}(?:{_SEP}{_D}){{7,9}}"
+                f"{_NOT_BEFORE_DIGIT}"), lambda m: mask_phone(m[0])),
+    # mainland mobiles, with or without +86 / 0086 / 86
+    (re.compile(f"{_NOT_AFTER_DIGIT}(?:(?:\\+|00)?86{_SEP})?[1\uff11][3-9\uff13-\uff19]"
+                f"(?:{_SEP}{_D}){{9}}{_NOT_BEFORE_DIGIT}"), lambda m: mask_phone(m[0])),
+    # 15-digit ID numbers
+    (re.compile(f"{_NOT_AFTER_DIGIT}{_digits(15)}{_NOT_BEFORE_DIGIT}"),
+     lambda m: mask_id(m[0])),
+    # Taiwan mobiles written locally: 09xx-xxx-xxx
+    (re.compile(f"{_NOT_AFTER_DIGIT}[0\uff10][9\uff19](?:{_SEP}{_D}){{8}}{_NOT_BEFORE_DIGIT}"),
+     lambda m: mask_phone(m[0])),
+    # letters then digits: passports, 港澳通行证, HK ID A123456(7), 台湾身分證 A123456789
+    (re.compile(f"{_NOT_NEAR_ALNUM}[A-Z\uff21-\uff3a]{{1,2}}{_D}{{6,10}}"
+                f"(?:\\(?[0-9A\uff10-\uff19]\\))?{_NOT_BEFORE_ALNUM}"),
+     lambda m: mask_id(m[0])),
+    # 8 digits standing alone (台胞证, 澳门居民身份证), unless they read as a date
+    (re.compile(f"{_NOT_AFTER_DIGIT}{_D}{{8}}{_NOT_BEFORE_DIGIT}"), _mask_eight),
+)
+
+
+_ANY_DIGIT = re.compile(_D)
+
+
+def redact(text: str) -> str:
+    """`text` with every ID-number-like and phone-like run masked."""
+    if not _ANY_DIGIT.search(text):    # every rule needs a digit
+        return text
+    for pattern, masker in _RULES:
+        text = pattern.sub(masker, text)
+    return text

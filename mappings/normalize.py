@@ -1,0 +1,317 @@
+"""Local values → the shapes of the national interface. Pure functions.
+
+Each takes a raw column value (str, int, None, …) and returns the normalized value, or
+None when the value is absent (None, "", only white space). Normalizing never validates:
+a value that cannot be made right comes back in its best cleaned form (or, for dates
+and numbers, raises ValueError) and `checks` refuses it. Source times without an offset
+are local, UTC+08:00 (`CST`).
+
+Also here: the split of a service span at each midnight it crosses, the division of its
+minutes among the parts, and minutes → hours.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+
+from mappings.checks import CJK, MIDDLE_DOT, WHITE_SPACE, gb11643_check
+
+CST = timezone(timedelta(hours=8))
+MAX_DATE_CHARS = 64
+MAX_NAME_CHARS = 100
+
+
+def nfkc(value: str) -> str:
+    return unicodedata.normalize("NFKC", value)
+
+
+# --- text -----------------------------------------------------------------------------
+
+def text(value: object) -> str | None:
+    """Trimmed of Unicode White_Space (U+3000 and U+FEFF included); None when absent.
+    Integers and integral floats read as their digits; other types are absent."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int | float | Decimal):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    trimmed = value.strip(WHITE_SPACE)
+    return trimmed or None
+
+
+def multiline(value: object) -> str | None:
+    """Like `text`, with CR LF and CR line ends made LF (description, content)."""
+    s = text(value)
+    return None if s is None else s.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def integer(value: object) -> int | None:
+    """An integer column: None when absent; ValueError when not a whole number."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal):
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError("not a whole number")
+        return int(value)
+    s = text(value)
+    if s is None:
+        return None
+    s = nfkc(s)
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}", s, re.ASCII):
+        raise ValueError("not a whole number")
+    return int(s)
+
+
+def items(value: object) -> list[str]:
+    """A list joined by 、 , ， ; or ；: trimmed items, empty ones left out."""
+    s = text(value)
+    if s is None:
+        return []
+    parts = re.split("[、,;]", nfkc(s))
+    return [p for p in (text(x) for x in parts) if p is not None]
+
+
+# --- dates and times ------------------------------------------------------------------
+
+_SEPARATED = re.compile(r"\s*([-/.年月日:时点分秒Tt])\s*")
+_DATE = re.compile(r"([0-9]{4})(?:[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?|([0-9]{2})([0-9]{2}))",
+                   re.ASCII)
+_TIME = re.compile(
+    r"(?:[Tt]|\s+)?"
+    r"(?:([0-9]{1,2})(?:[:时点]([0-9]{1,2})(?:[:分]([0-9]{1,2})秒?)?分?|时|点)?"
+    r"|([0-9]{2})([0-9]{2})([0-9]{2})?)"
+    r"(?:\.[0-9]{1,9})?\s*(Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?", re.ASCII)
+
+
+def _offset(text_: str | None) -> timezone:
+    if text_ is None:
+        return CST
+    if text_ in ("Z", "z"):
+        return UTC
+    sign = -1 if text_[0] == "-" else 1
+    digits = text_[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + (int(digits[2:]) if len(digits) > 2 else 0)
+    if minutes >= 24 * 60:
+        raise ValueError("not a UTC offset")
+    return timezone(sign * timedelta(minutes=minutes))
+
+
+def _clock(rest: str) -> tuple[timedelta, timezone]:
+    """The time of day and offset after a date: empty means midnight, local."""
+    if not rest:
+        return timedelta(0), CST
+    m = _TIME.fullmatch(rest)
+    if m is None:
+        raise ValueError("not a time of day")
+    fields = [m[1], m[2], m[3]] if m[1] is not None else [m[4], m[5], m[6]]
+    hour, minute, second = (int(f) if f else 0 for f in fields)
+    if minute > 59 or second > 59 or hour > 24 or (hour == 24 and (minute or second)):
+        raise ValueError("not a time of day")
+    return timedelta(hours=hour, minutes=minute, seconds=second), _offset(m[7])
+
+
+def _parse(s: str) -> datetime:
+    if len(s) > MAX_DATE_CHARS:     # also keeps the patterns below linear
+        raise ValueError("too long for a date")
+    s = _SEPARATED.sub(r"\1", nfkc(s))
+    m = _DATE.match(s)
+    if m is None:
+        raise ValueError("not a date")
+    month, day = (m[2], m[3]) if m[2] is not None else (m[4], m[5])
+    day_ = date(int(m[1]), int(month), int(day))
+    clock, zone = _clock(s[m.end():])
+    return (datetime.combine(day_, time(), zone) + clock).astimezone(CST)
+
+
+def to_datetime(value: object) -> datetime | None:
+    """An aware datetime in +08:00, whole seconds; None when absent; ValueError when not
+    a date. Reads 2016-08-08, 2016/8/8, 2016年8月8日, 20160808, each with an optional
+    time (09:30, 09:30:00, 9时30分, T093000, …) and offset; a date alone is midnight."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=CST)
+        return aware.astimezone(CST).replace(microsecond=0)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), CST)
+    s = text(value)
+    return None if s is None else _parse(s).replace(microsecond=0)
+
+
+def to_date(value: object) -> date | None:
+    """The calendar date (+08:00) of a date or date-time value; see `to_datetime`."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    moment = to_datetime(value)
+    return None if moment is None else moment.date()
+
+
+def iso_datetime(moment: datetime) -> str:
+    """RFC 3339 in +08:00: YYYY-MM-DDTHH:MM:SS+08:00."""
+    t = moment.astimezone(CST)
+    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
+            f"T{t.hour:02d}:{t.minute:02d}:{t.second:02d}+08:00")
+
+
+def iso_date(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+# --- identity numbers, phones, areas, names -------------------------------------------
+
+def compact(value: str) -> str:
+    """NFKC (full-width → half-width), no white space, upper case."""
+    return "".join(nfkc(value).split()).upper()
+
+
+def upgrade15(number: str) -> str:
+    """A 15-digit (pre-1999) ID number as 18: 19 before the two-digit birth year, then
+    the GB 11643 check digit."""
+    if len(number) != 15 or not number.isascii() or not number.isdigit():
+        raise ValueError("not a 15-digit ID number")
+    body = number[:6] + "19" + number[6:]
+    return body + gb11643_check(body)
+
+
+def id_number(value: object) -> str | None:
+    """Half-width, no spaces, dashes or brackets, upper case (x → X); 15 digits → 18."""
+    s = text(value)
+    if s is None:
+        return None
+    number = re.sub(r"[-()]", "", compact(s))
+    if len(number) == 15 and number.isascii() and number.isdigit():
+        return upgrade15(number)
+    return number or None
+
+
+def _dial(value: object) -> str | None:
+    s = text(value)
+    if s is None:
+        return None
+    s = re.sub(r"[\s\-().]", "", nfkc(s))
+    return "+" + s[2:] if s.startswith("00") else s
+
+
+def mobile(value: object) -> str | None:
+    """Mainland mobiles as 11 digits (+86 / 0086 / 86 dropped); Taiwan as +8869xxxxxxxx
+    (from 09xx-xxx-xxx or +886 9…); Hong Kong and Macau as +852/+853 and 8 digits."""
+    s = _dial(value)
+    if s is None:
+        return None
+    if m := re.fullmatch(r"(?:\+?86)?(1[3-9][0-9]{9})", s, re.ASCII):
+        return m[1]
+    if m := re.fullmatch(r"\+(85[23])([0-9]{8})", s, re.ASCII):
+        return f"+{m[1]}{m[2]}"
+    if m := re.fullmatch(r"(?:\+886|0)0?(9[0-9]{8})", s, re.ASCII):
+        return f"+886{m[1]}"
+    return s
+
+
+def contact_phone(value: object) -> str | None:
+    """A mainland mobile as 11 digits, or a fixed line as 0xxx-xxxxxxx (the area code is
+    three digits for 01x and 02x, four otherwise)."""
+    s = text(value)
+    if s is None:
+        return None
+    dialled = mobile(s)
+    if dialled is not None and re.fullmatch(r"1[3-9][0-9]{9}", dialled, re.ASCII):
+        return dialled
+    flat = nfkc(s)
+    if m := re.fullmatch(r"(0[0-9]{2,3})[\s-]+([0-9]{7,8})|\((0[0-9]{2,3})\)[\s-]*([0-9]{7,8})",
+                         flat, re.ASCII):
+        return f"{m[1] or m[3]}-{m[2] or m[4]}"
+    digits = re.sub(r"[\s\-()]", "", flat)
+    if re.fullmatch(r"0[0-9]{9,11}", digits, re.ASCII):
+        cut = 3 if digits[1] in "12" else 4
+        return f"{digits[:cut]}-{digits[cut:]}"
+    return flat
+
+
+def area_id(value: object) -> str | None:
+    """A 6-digit county, 9-digit township or 12-digit village code, padded with zeros
+    to the 18-digit national area id."""
+    s = text(value)
+    if s is None:
+        return None
+    code = compact(s)
+    if code.isascii() and code.isdigit() and len(code) in (6, 9, 12):
+        return code.ljust(18, "0")
+    return code
+
+
+_DOTS = str.maketrans(dict.fromkeys(
+    "\u2022\u30fb\uff65.\uff0e\u2027\u2219\u22c5\u0387\u00b7", MIDDLE_DOT))
+
+
+def person_name(value: object) -> str | None:
+    """Full-width → half-width; •, ・, . and the like → ·; no white space between CJK
+    characters or around ·; other runs of white space → one space."""
+    s = text(value)
+    if s is None or len(s) > MAX_NAME_CHARS:   # too long to be a name: left for the checks
+        return s
+    s = nfkc(s).translate(_DOTS)
+    s = re.sub(rf"\s*{MIDDLE_DOT}\s*", MIDDLE_DOT, s)
+    s = re.sub(rf"(?<=[{CJK}])\s+(?=[{CJK}])", "", s)
+    return " ".join(s.split()) or None
+
+
+# --- service spans --------------------------------------------------------------------
+
+def day_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at every midnight (+08:00) strictly inside it, in time order. An
+    end at exactly 00:00:00 closes the previous day: it makes no empty part."""
+    if end <= start:
+        raise ValueError("end must be after start")
+    cursor, stop = start.astimezone(CST), end.astimezone(CST)
+    spans: list[tuple[datetime, datetime]] = []
+    while True:
+        midnight = datetime.combine(cursor.date() + timedelta(days=1), time(), CST)
+        if midnight >= stop:
+            spans.append((cursor, stop))
+            return spans
+        spans.append((cursor, midnight))
+        cursor = midnight
+
+
+def hours(minutes: int) -> float:
+    """floor(minutes × 100 / 60) / 100: 50 minutes are 0.83 hours, 10 are 0.16."""
+    return (minutes * 100 // 60) / 100
+
+
+def minute_cap(seconds: int) -> int:
+    """The most whole minutes whose `hours` fit in a span of `seconds`."""
+    hundredths = seconds // 36
+    return ((hundredths + 1) * 60 - 1) // 100
+
+
+def apportion(total: int, weights: Sequence[int]) -> list[int]:
+    """Divide `total` in proportion to `weights` (seconds of each part) by largest
+    remainder, ties to the earlier part. Parts whose `hours` would outgrow their span
+    are passed over for the extra units while others have room."""
+    whole = sum(weights)
+    if total < 0 or whole <= 0 or any(w < 0 for w in weights):
+        raise ValueError("a non-negative total over positive weights")
+    quotas = [Fraction(total * w, whole) for w in weights]
+    shares = [math.floor(q) for q in quotas]
+    left = total - sum(shares)
+
+    def rank(i: int) -> tuple[bool, Fraction, int]:
+        return shares[i] + 1 > minute_cap(weights[i]), -(quotas[i] - shares[i]), i
+
+    for i in sorted(range(len(weights)), key=rank)[:left]:
+        shares[i] += 1
+    return shares
