@@ -112,7 +112,7 @@ def check_invariants(cfg: config_mod.Config, sandbox: SandboxProcess, store: Pat
 
 def _base(ref: str) -> str:
     parts = ref.split(":")
-    return ":".join(parts[:2] + [parts[2].split(".")[0]])
+    return ":".join([*parts[:2], parts[2].split(".")[0]])
 
 
 def _gen(ref: str) -> str:
