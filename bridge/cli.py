@@ -9,12 +9,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mappings.mask import redact
-
 from bridge import config as config_mod
 from bridge import logs
 from bridge.errors import BridgeError, ConfigError
 from bridge.report import print_status, status_document
+from mappings.mask import redact
 
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 

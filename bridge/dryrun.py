@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mappings.mask import mask_name, redact
-
 from bridge.config import Config
 from bridge.runtime import open_adapter
 from bridge.sync import CycleReport, SyncEngine
+from mappings.mask import mask_name, redact
 from state import db
 from state.store import StateStore
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
 from mappings.mask import mask_name, redact
 
 _SECRETS: set[str] = set()
