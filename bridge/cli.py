@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bridge import auditlog, logs
 from bridge import config as config_mod
-from bridge import logs
 from bridge.errors import BridgeError, ConfigError
 from bridge.report import print_status, status_document
 from mappings.mask import redact
@@ -49,11 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
 
-    a = sub.add_parser("audit", help="the audit trail", description="The append-only audit log.")
-    asub = a.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    av = asub.add_parser("verify", help="check the hash chain (exit 0 intact, 4 broken)",
-                         description="Walk the hash chain and name the first broken entry.")
-    av.set_defaults(func=cmd_audit_verify)
+    auditlog.register(sub)
 
     d = sub.add_parser("demo", help="sample 志愿云 store → sandbox platform, one sync, a summary",
                        description="Builds a sample store, starts the sandbox, syncs twice.")
@@ -154,23 +150,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"{r['id']:>5}  {r['kind']:<8} {r['status']:<12} {r['started_at']:<27} "
               f"{','.join(r['sources'])}")
     return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from state import audit
-    from state.store import StateStore
-
-    cfg = load_config(args)
-    store = StateStore.open(cfg.state.path, readonly=True)
-    try:
-        verdict = audit.verify(store.conn)
-    finally:
-        store.close()
-    if verdict.ok:
-        print(f"audit log intact: {verdict.entries} entries")
-        return 0
-    print(f"audit log broken at entry {verdict.broken_at}: {verdict.problem}")
-    return 4
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -112,12 +112,17 @@ class SafetyConfig(_Frozen):
     min_read_share: float = Field(default=0.50, ge=0, le=1)
 
 
+class MetricsConfig(_Frozen):
+    listen: str = Field(default="127.0.0.1:9464", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$")
+
+
 class Config(_Frozen):
     state: StateConfig = StateConfig()
     log: LogConfig = LogConfig()
     national: NationalConfig
     sources: tuple[SourceConfig, ...] = ()
     safety: SafetyConfig = SafetyConfig()
+    metrics: MetricsConfig | None = None
     base_dir: Path = Path(".")
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import SourceAdapter
-from bridge import logs
+from bridge import logs, metrics
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError
 from bridge.national import NationalClient
@@ -62,12 +62,15 @@ class Daemon:
     def run(self) -> int:
         logs.register_secrets(secrets_of(self.cfg))
         with StateLock(self.cfg.state.path):
+            StateStore.open(self.cfg.state.path).close()  # create and migrate, once
             self._install_signals()
             n = self.cfg.national
             self.client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
                                          timeout_s=n.timeout_s,
                                          max_connections=n.max_in_flight * 2)
             self.adapters = {s.name: open_adapter(self.cfg, s) for s in self.cfg.sources}
+            if self.cfg.metrics is not None:
+                metrics.serve(self.cfg.metrics.listen, self.cfg.state.path)
             scheduler = self._scheduler()
             try:
                 scheduler.start()

@@ -63,6 +63,12 @@ def setup(path: str = "-", level: str = "info", *, max_bytes: int = 50_000_000,
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # APScheduler's own warnings (e.g. an overlapping run skipped, which is by design)
+    # go to the same handler; only its errors are worth a line.
+    scheduler_log = logging.getLogger("apscheduler")
+    scheduler_log.handlers[:] = [handler]
+    scheduler_log.setLevel(logging.ERROR)
+    scheduler_log.propagate = False
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

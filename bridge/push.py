@@ -24,17 +24,16 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
 )
 
+from bridge import metrics
 from bridge.config import NationalConfig
 from bridge.errors import RejectedError, TransientError
 from bridge.national import BatchResponse, ItemResult, NationalClient
 from bridge.ratelimit import TokenBucket
 from bridge.refs import PATHS, PHASES, canonical, payload_hash
 from bridge.stage import Stager, Verdict, effective
-from state.audit import Entry
+from state.audit import Entry, dead_letter_entry
 from state.store import Batch, OutboxItem, StateStore
 
 log = structlog.get_logger("bridge.push")
@@ -187,8 +186,7 @@ class Pusher:
     def _deliver(self, batch: Batch) -> Delivery:
         delivery = Delivery(batch)
         retrying = Retrying(
-            stop=(stop_after_attempt(self.cfg.max_attempts)
-                  | stop_after_delay(self.cfg.deadline_s) | self._stopping),
+            stop=self._should_stop,
             wait=self._wait, retry=retry_if_exception_type(TransientError),
             sleep=self.sleep, reraise=True)
         try:
@@ -221,16 +219,20 @@ class Pusher:
                      status=record.get("status"), duration_ms=record["duration_ms"],
                      error=record.get("error"))
 
-    def _stopping(self, state: RetryCallState) -> bool:
-        """A stop request ends the retries: the batch stays persisted for next time."""
-        return self.stop.is_set()
+    def _should_stop(self, state: RetryCallState) -> bool:
+        """Attempts and the deadline bound a batch's retries in one cycle; a stop request
+        ends them too (the batch stays persisted for the next cycle)."""
+        elapsed = state.seconds_since_start or 0.0
+        return (state.attempt_number >= self.cfg.max_attempts
+                or elapsed >= self.cfg.deadline_s or self.stop.is_set())
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (state.attempt_number - 1))
-        delay = self.rng() * ceiling
-        retry_after = getattr(exc, "retry_after", None)
-        return max(delay, float(retry_after)) if retry_after else delay
+        ceiling = min(self.backoff_cap,
+                      self.backoff_base * 2.0 ** float(state.attempt_number - 1))
+        delay = float(self.rng()) * ceiling
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+        return float(max(delay, retry_after) if retry_after else delay)
 
     # applying (main thread) -------------------------------------------------------------
     def _apply(self, delivery: Delivery) -> None:
@@ -238,6 +240,7 @@ class Pusher:
         self.report.requests += len(delivery.attempts)
         self.report.retries += max(0, len(delivery.attempts) - 1)
         self.report.rate_limited += sum(1 for a in delivery.attempts if a.get("status") == 429)
+        _count(batch, delivery)
         with self.store.transaction():
             self.store.audit([Entry("request", a) for a in delivery.attempts])
             if delivery.response is not None:
@@ -265,18 +268,24 @@ class Pusher:
                 log.warning("result missing", external_ref=item.ref, batch_key=batch.key)
                 self.store.release(item)
                 continue
-            self._apply_item(item, result)
             self.report.items[result.status] += 1
             entries.append(Entry("result", {
                 "batch_key": batch.key, "op": item.op, "status": result.status,
                 "national_id": result.national_id, "payload_sha256": item.hash,
                 "errors": [{"field": e.get("field"), "code": e.get("code")}
                            for e in result.errors]}, ref=item.ref))
+            dead = self._apply_item(item, result)
+            if dead is not None:
+                entries.append(dead_letter_entry(item.ref, batch_key=batch.key, op=item.op,
+                                                 payload_sha256=item.hash, errors=dead))
         self.store.close_batch(batch.id, "done", response.status,
                                batch.attempts + 1)
         self.store.audit(entries)
 
-    def _apply_item(self, item: OutboxItem, result: ItemResult) -> None:
+    def _apply_item(self, item: OutboxItem,
+                    result: ItemResult) -> list[dict[str, str]] | None:
+        """Apply one result; returns the errors when the item became a dead letter."""
+        dead: list[dict[str, str]] | None = None
         key = (item.source, item.entity, item.local_id)
         if item.op == "upsert" and result.status in OK_STATUSES:
             self.store.put_ledger(item, national_id=result.national_id,
@@ -301,9 +310,12 @@ class Pusher:
             else:
                 self.store.add_dead(item, errors)
                 self.store.delete_outbox(item.id)
+                metrics.DEAD.labels(item.entity).inc()
+                dead = errors
                 log.warning("dead letter", external_ref=item.ref,
                             codes=sorted(str(c) for c in codes))
         self.stager.refresh_status(key)
+        return dead
 
     def _rejected(self, batch: Batch, error: RejectedError, attempts: int) -> None:
         """400/413/422: split (or dead-letter a lone item), never loop."""
@@ -318,8 +330,23 @@ class Pusher:
                 self.store.release(item)
             return
         for item in items:
-            self.store.add_dead(item, [{"field": "", "code": error.code or str(error.status),
-                                        "message": f"the platform refused the request: HTTP "
-                                                   f"{error.status}"}])
+            errors = [{"field": "", "code": error.code or str(error.status),
+                       "message": f"the platform refused the request: HTTP {error.status}"}]
+            self.store.add_dead(item, errors)
             self.store.delete_outbox(item.id)
+            metrics.DEAD.labels(item.entity).inc()
+            self.store.audit([dead_letter_entry(item.ref, batch_key=batch.key, op=item.op,
+                                                payload_sha256=item.hash, errors=errors)])
             self.stager.refresh_status((item.source, item.entity, item.local_id))
+
+
+def _count(batch: Batch, delivery: Delivery) -> None:
+    for attempt in delivery.attempts:
+        metrics.REQUESTS.labels(batch.path, str(attempt.get("status"))).inc()
+        metrics.LATENCY.labels(batch.path).observe(attempt["duration_ms"] / 1000)
+        if attempt.get("status") == 429:
+            metrics.RATE_LIMITED.inc()
+    metrics.RETRIES.inc(max(0, len(delivery.attempts) - 1))
+    if delivery.response is not None:
+        for result in delivery.response.results:
+            metrics.ITEMS.labels(batch.entity, result.status).inc()

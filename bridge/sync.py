@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from adapters.base import ENTITIES, Page, SourceAdapter, SourceRow
+from bridge import metrics
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, TransientError
 from bridge.national import NationalClient
@@ -147,6 +148,7 @@ class SyncEngine:
                 self.store.set_cursor(src.name, stream, page.cursor)
         for row, result in results:
             if isinstance(result, Quarantined):
+                metrics.QUARANTINED.labels(src.name, row.entity).inc()
                 log.warning("quarantined", source=src.name, entity=row.entity,
                             external_ref=result.base_ref,
                             reasons=[f"{r.field}:{r.code}" for r in result.reasons])

@@ -1,20 +1,34 @@
-"""The append-only audit log and its hash chain (DESIGN.md invariant 6).
+"""The append-only audit log and its hash chain (DESIGN.md invariant 6, "Audit retention").
 
 Every entry carries the SHA-256 of its own content chained to the previous entry's
-hash; triggers in the schema refuse UPDATE and DELETE. Entries hold hashes, statuses,
-codes and national ids, never a payload or PII in clear.
+hash; triggers in the schema refuse UPDATE, and DELETE except of a leading run of the
+chain that a later checkpoint entry accounts for (archiving). Entries hold hashes,
+statuses, codes and national ids, never a payload or PII in clear.
+
+Kinds: batch, request, result, quarantine, dead_letter, admin; and two the log writes
+about itself: checkpoint (a leading run was archived: the last archived hash) and seal
+(an HMAC of the head under a key the state file does not hold, so that rewriting the
+whole chain is detectable).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import hmac
+import io
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any, cast
 
 GENESIS = "0" * 64
+COLUMNS = "seq, at, run_id, kind, ref, data, prev_hash, hash"
+_SEAL_CONTEXT = "zybridge-audit-seal"
 
 
 def canonical(obj: Any) -> str:
@@ -35,11 +49,59 @@ class Entry:
     ref: str | None = None
 
 
+@dataclass(frozen=True)
+class Record:
+    """One stored entry, as the table (and an archive line) holds it."""
+
+    seq: int
+    at: str
+    run_id: int | None
+    kind: str
+    ref: str | None
+    data: str
+    prev_hash: str
+    hash: str
+
+    def payload(self) -> dict[str, Any]:
+        value = json.loads(self.data)
+        return value if isinstance(value, dict) else {"value": value}
+
+    def holds(self) -> bool:
+        digest = entry_hash(self.prev_hash, self.seq, self.at, self.run_id, self.kind,
+                            self.ref, self.data)
+        return hmac.compare_digest(digest, self.hash)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at, "run_id": self.run_id, "kind": self.kind,
+                "ref": self.ref, "data": json.loads(self.data), "prev_hash": self.prev_hash,
+                "hash": self.hash}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Record:
+        run_id = obj.get("run_id")
+        return cls(int(obj["seq"]), str(obj["at"]), None if run_id is None else int(run_id),
+                   str(obj["kind"]), obj.get("ref"), canonical(obj["data"]),
+                   str(obj["prev_hash"]), str(obj["hash"]))
+
+
+def records(conn: sqlite3.Connection, where: str = "",
+            params: Sequence[Any] = ()) -> Iterator[Record]:
+    """Stored entries in seq order; `where` is an SQL condition on the audit table."""
+    sql = f"SELECT {COLUMNS} FROM audit {'WHERE ' + where if where else ''} ORDER BY seq"
+    for row in conn.execute(sql, tuple(params)):
+        yield Record(*row)
+
+
+def head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The last entry's (seq, hash); (0, GENESIS) for an empty log."""
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
 def append(conn: sqlite3.Connection, at: str, run_id: int | None,
            entries: Iterable[Entry]) -> None:
     """Append entries in order; call inside the transaction that makes the change."""
-    head = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+    seq, prev = head(conn)
     rows = []
     for entry in entries:
         seq += 1
@@ -51,30 +113,299 @@ def append(conn: sqlite3.Connection, at: str, run_id: int | None,
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def dead_letter_entry(ref: str, *, batch_key: str | None, op: str, payload_sha256: str,
+                      errors: Iterable[Mapping[str, Any]]) -> Entry:
+    """The entry for an item the platform refused for good: codes only, no messages
+    (a platform message may quote the value it refused)."""
+    return Entry("dead_letter", {
+        "batch_key": batch_key, "op": op, "payload_sha256": payload_sha256,
+        "errors": [{"field": e.get("field"), "code": e.get("code")} for e in errors]}, ref=ref)
+
+
+# seals ----------------------------------------------------------------------------------
+def key_id(key: bytes) -> str:
+    """A short name for a seal key that reveals nothing of it."""
+    return hmac.new(key, b"zybridge-audit-key-id", hashlib.sha256).hexdigest()[:12]
+
+
+def seal_mac(key: bytes, head_seq: int, head_hash: str) -> str:
+    message = f"{_SEAL_CONTEXT}\n{head_seq}\n{head_hash}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def seal(conn: sqlite3.Connection, at: str, run_id: int | None, key: bytes) -> Record:
+    """Append a seal of the current head; call inside a transaction."""
+    seq, digest = head(conn)
+    append(conn, at, run_id, [Entry("seal", {"head_seq": seq, "head_hash": digest,
+                                             "key_id": key_id(key),
+                                             "mac": seal_mac(key, seq, digest)})])
+    return next(records(conn, "seq = ?", (seq + 1,)))
+
+
+# verification ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
     entries: int
     broken_at: int | None = None
     problem: str = ""
+    first: int | None = None       # the first entry checked
+    last: int | None = None        # the last entry checked
+    first_prev: str = GENESIS      # the hash the first entry links to
+    last_hash: str = GENESIS       # the last entry's hash
+    checkpoint: int | None = None  # the latest checkpoint entry (archived entries before)
+    sealed: int | None = None      # the latest seal that checked with the key
+    seals: int = 0                 # seal entries seen
 
 
-def verify(conn: sqlite3.Connection) -> Verdict:
-    """Walk the chain in seq order; report the first entry whose link does not hold."""
-    prev = GENESIS
-    expected_seq: int | None = None
-    count = 0
-    cur = conn.execute("SELECT seq, at, run_id, kind, ref, data, prev_hash, hash "
-                       "FROM audit ORDER BY seq")
-    for seq, at, run_id, kind, ref, data, prev_hash, digest in cur:
-        count += 1
-        if expected_seq is not None and seq != expected_seq:
-            return Verdict(False, count, expected_seq,
-                           f"entry {expected_seq} is missing (next is {seq})")
-        if prev_hash != prev:
-            return Verdict(False, count, seq, f"entry {seq} does not link to the entry before it")
-        if entry_hash(prev_hash, seq, at, run_id, kind, ref, data) != digest:
-            return Verdict(False, count, seq, f"entry {seq} was altered (its hash does not match)")
-        prev = digest
-        expected_seq = seq + 1
-    return Verdict(True, count)
+@dataclass
+class _Walk:
+    """Walks records in seq order, checking each hash, link and seal."""
+
+    key: bytes | None
+    start_prev: str | None
+    verdict: Verdict = Verdict(True, 0)
+    prev: str | None = None
+
+    def step(self, r: Record) -> Verdict | None:
+        v = self.verdict
+        if v.first is None:
+            self.prev = r.prev_hash if self.start_prev is None else self.start_prev
+            v = replace(v, first=r.seq, first_prev=r.prev_hash)
+        v = replace(v, entries=v.entries + 1)
+        self.verdict = v
+        expected = None if v.last is None else v.last + 1
+        if expected is not None and r.seq != expected:
+            return self._broken(expected, f"entry {expected} is missing (next is {r.seq})")
+        if r.prev_hash != self.prev:
+            return self._broken(r.seq, f"entry {r.seq} does not link to the entry before it")
+        if not r.holds():
+            return self._broken(r.seq, f"entry {r.seq} was altered (its hash does not match)")
+        if r.kind == "seal" and (problem := self._seal(r)):
+            return self._broken(r.seq, problem)
+        self.prev = r.hash
+        self.verdict = replace(self.verdict, last=r.seq, last_hash=r.hash,
+                               checkpoint=r.seq if r.kind == "checkpoint" else v.checkpoint)
+        return None
+
+    def _seal(self, r: Record) -> str | None:
+        d = r.payload()
+        self.verdict = replace(self.verdict, seals=self.verdict.seals + 1)
+        if d.get("head_seq") != r.seq - 1 or d.get("head_hash") != r.prev_hash:
+            return f"entry {r.seq} is a seal that does not name the entry before it"
+        if self.key is None or d.get("key_id") != key_id(self.key):
+            return None
+        if not hmac.compare_digest(str(d.get("mac")), seal_mac(self.key, r.seq - 1,
+                                                                r.prev_hash)):
+            return (f"entry {r.seq} is a seal whose signature does not match the chain "
+                    "before it: the log was rewritten")
+        self.verdict = replace(self.verdict, sealed=r.seq)
+        return None
+
+    def _broken(self, seq: int, problem: str) -> Verdict:
+        self.verdict = replace(self.verdict, ok=False, broken_at=seq, problem=problem)
+        return self.verdict
+
+
+def check(rows: Iterable[Record], *, start_prev: str | None = GENESIS,
+          key: bytes | None = None) -> Verdict:
+    """Walk records in order; `start_prev` is the hash the first must link to (None:
+    take the first record's own prev_hash, for a segment whose start is proved elsewhere)."""
+    walk = _Walk(key, start_prev)
+    for r in rows:
+        if (broken := walk.step(r)) is not None:
+            return broken
+    return walk.verdict
+
+
+def verify(conn: sqlite3.Connection, key: bytes | None = None, *,
+           require_seal: bool = True) -> Verdict:
+    """Walk the live chain in seq order; report the first entry whose link does not
+    hold. A chain may start at a checkpoint's continuation (its leading run archived).
+    With a key, every seal made with it is checked, and (`require_seal`) the latest seal
+    must exist and be made with it."""
+    verdict = check(records(conn), start_prev=None, key=key)
+    if not verdict.ok:
+        return verdict
+    if verdict.first is not None and (problem := _start_problem(conn, verdict)):
+        return replace(verdict, ok=False, broken_at=problem[0], problem=problem[1])
+    sealing = key is not None and require_seal and verdict.entries
+    if sealing and key is not None and (problem := _seal_problem(conn, verdict, key)):
+        return replace(verdict, ok=False, broken_at=problem[0], problem=problem[1])
+    return verdict
+
+
+def _start_problem(conn: sqlite3.Connection, v: Verdict) -> tuple[int, str] | None:
+    first = v.first or 1
+    if first == 1:
+        if v.first_prev == GENESIS:
+            return None
+        return 1, "entry 1 does not link to the start of the chain"
+    cp = latest(conn, "checkpoint")
+    if cp is None:
+        return 1, f"entries 1–{first - 1} are missing and no checkpoint accounts for them"
+    d = cp.payload()
+    through = int(d.get("through", 0))
+    if through + 1 < first:
+        return through + 1, (f"entries {through + 1}–{first - 1} are missing (the checkpoint "
+                             f"at entry {cp.seq} archived only up to entry {through})")
+    if through + 1 != first or d.get("last_hash") != v.first_prev:
+        return first, (f"entry {first} does not continue the archived chain that the "
+                       f"checkpoint at entry {cp.seq} describes")
+    return None
+
+
+def _seal_problem(conn: sqlite3.Connection, v: Verdict, key: bytes) -> tuple[int, str] | None:
+    last_seal = latest(conn, "seal")
+    if last_seal is None:
+        return (v.last or 0, "ZYBRIDGE_AUDIT_KEY is set but the chain holds no seal (run "
+                             "`zybridge audit sign`, or the seals were removed)")
+    if v.sealed != last_seal.seq:
+        other = last_seal.payload().get("key_id")
+        return last_seal.seq, (f"entry {last_seal.seq}, the latest seal, was made with "
+                               f"another key (id {other}, this key is {key_id(key)})")
+    return None
+
+
+def latest(conn: sqlite3.Connection, kind: str) -> Record | None:
+    """The last entry of a kind (`checkpoint` and `seal` have their own indexes)."""
+    row = conn.execute(f"SELECT {COLUMNS} FROM audit WHERE kind = ? ORDER BY seq DESC LIMIT 1",
+                       (kind,)).fetchone()
+    return Record(*row) if row else None
+
+
+# archiving ------------------------------------------------------------------------------
+def leading_run(conn: sqlite3.Connection, before: str) -> tuple[int, int] | None:
+    """(first, through): the entries from the start of the live chain up to, not
+    including, the first entry at or after `before`; None when there is none."""
+    first = conn.execute("SELECT MIN(seq) FROM audit").fetchone()[0]
+    if first is None:
+        return None
+    stop = conn.execute("SELECT MIN(seq) FROM audit WHERE at >= ?", (before,)).fetchone()[0]
+    through = int(stop) - 1 if stop is not None else head(conn)[0]
+    return (int(first), through) if through >= int(first) else None
+
+
+def cut(conn: sqlite3.Connection, at: str, run_id: int | None, span: tuple[int, int],
+        last_hash: str, facts: Mapping[str, Any]) -> Record:
+    """Append the checkpoint for the entries of `span` (first, through), whose last hash
+    the verified archive holds, then delete them (the trigger allows exactly this). Call
+    inside a transaction; returns the checkpoint."""
+    first, through = span
+    start = next(records(conn, "seq = ?", (first,)), None)
+    last = next(records(conn, "seq = ?", (through,)), None)
+    live_first = conn.execute("SELECT MIN(seq) FROM audit").fetchone()[0]
+    if start is None or last is None or live_first != first:
+        raise ValueError(f"entries {first}–{through} are not a leading run of the live chain")
+    if last.hash != last_hash:
+        raise ValueError(f"entry {through} changed since it was archived")
+    append(conn, at, run_id, [Entry("checkpoint", {
+        **facts, "from": first, "through": through, "entries": through - first + 1,
+        "first_prev_hash": start.prev_hash, "last_hash": last.hash})])
+    conn.execute("DELETE FROM audit WHERE seq <= ?", (through,))
+    checkpoint = latest(conn, "checkpoint")
+    assert checkpoint is not None
+    return checkpoint
+
+
+# archive and export files -----------------------------------------------------------------
+def write_file(path: Path, header: Mapping[str, Any], rows: Iterable[Record]) -> str:
+    """Write a header line then one line per entry (gzip when the name ends in .gz) to a
+    new file, mode 0600, atomically; returns the file's SHA-256. Refuses to overwrite."""
+    if path.exists():
+        raise FileExistsError(f"{path} already exists")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if path.name.endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+                    _write_lines(packed.write, header, rows)
+            else:
+                _write_lines(raw.write, header, rows)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.link(tmp, path)  # unlike rename, refuses a file that appeared meanwhile
+    finally:
+        tmp.unlink(missing_ok=True)
+    return file_sha256(path)
+
+
+def _write_lines(write: Callable[[bytes], object], header: Mapping[str, Any],
+                 rows: Iterable[Record]) -> None:
+    chunk = [canonical(dict(header))]
+    for r in rows:
+        chunk.append(canonical(r.to_json()))
+        if len(chunk) >= 2000:
+            write(("\n".join(chunk) + "\n").encode())
+            chunk = []
+    if chunk:
+        write(("\n".join(chunk) + "\n").encode())
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_file(path: Path) -> tuple[dict[str, Any], Iterator[Record]]:
+    """The header and the entries of an archive or export file (gzip or plain JSONL).
+    A line that is not a valid entry raises ValueError naming its line number."""
+    lines = _lines(path)
+    try:
+        header = json.loads(next(lines, ""))
+    except ValueError as exc:
+        lines.close()
+        raise ValueError(f"{path.name}: line 1 is not a JSON header") from exc
+    if not isinstance(header, dict) or "format" not in header:
+        lines.close()
+        raise ValueError(f"{path.name}: line 1 is not an audit file header")
+    return header, _entries(lines, path.name)
+
+
+def _lines(path: Path) -> Generator[str, None, None]:
+    with path.open("rb") as f:
+        packed = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        with gzip.GzipFile(fileobj=f, mode="rb") if packed else nullcontext(f) as raw:
+            yield from io.TextIOWrapper(cast(IO[bytes], raw), encoding="utf-8")
+
+
+def _entries(lines: Iterator[str], name: str) -> Iterator[Record]:
+    for number, line in enumerate(lines, start=2):
+        if not line.strip():
+            continue
+        try:
+            yield Record.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{name}: line {number} is not an audit entry") from exc
+
+
+def check_file(path: Path, key: bytes | None = None) -> tuple[dict[str, Any], Verdict]:
+    """Verify an archive or export file on its own: every hash and link, its seals (with
+    a key), a start at entry 1 that links to the genesis, and a header that agrees with
+    what the file holds (a truncated file does not)."""
+    walk = _Walk(key, None)
+    try:
+        header, rows = read_file(path)
+        for r in rows:
+            if (broken := walk.step(r)) is not None:
+                return header, broken
+    except (OSError, ValueError, EOFError, gzip.BadGzipFile) as exc:
+        seq = (walk.verdict.last or 0) + 1
+        return {}, replace(walk.verdict, ok=False, broken_at=seq,
+                           problem=f"{path.name} is unreadable after entry {seq - 1}: {exc}")
+    v = walk.verdict
+    if v.first == 1 and v.first_prev != GENESIS:
+        return header, replace(v, ok=False, broken_at=1,
+                               problem="entry 1 does not link to the start of the chain")
+    said = (header.get("from"), header.get("through"), header.get("entries"))
+    if v.entries and said != (v.first, v.last, v.entries):
+        seq = (v.last or 0) + 1
+        return header, replace(v, ok=False, broken_at=seq, problem=(
+            f"{path.name} holds entries {v.first}–{v.last} ({v.entries}) but its header "
+            f"says {said[0]}–{said[1]} ({said[2]}): it was cut short or edited"))
+    return header, v

@@ -91,6 +91,22 @@ CREATE TABLE daemon (
   pid INTEGER NOT NULL, started_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL,
   stopped_at TEXT, jobs TEXT NOT NULL);
 """),
+    (3, """
+CREATE INDEX audit_checkpoints ON audit(seq) WHERE kind = 'checkpoint';
+CREATE INDEX audit_seals ON audit(seq) WHERE kind = 'seal';
+CREATE INDEX audit_admin ON audit(seq) WHERE kind = 'admin';
+CREATE INDEX audit_batch_key ON audit(json_extract(data, '$.key'))
+  WHERE kind IN ('batch', 'request');
+DROP TRIGGER audit_no_delete;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  WHEN OLD.seq <> (SELECT MIN(seq) FROM audit)
+    OR NOT EXISTS (SELECT 1 FROM audit AS c WHERE c.kind = 'checkpoint' AND c.seq > OLD.seq
+                   AND json_extract(c.data, '$.through') >= OLD.seq)
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""),
+    (4, """
+CREATE INDEX outbox_ref ON outbox(ref, op);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -126,6 +142,9 @@ def migrate(conn: sqlite3.Connection, now: str) -> int:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if current_version(conn) >= number:  # another process got there first
+                conn.execute("COMMIT")
+                continue
             for statement in _statements(script):
                 conn.execute(statement)
             conn.execute("INSERT INTO migrations (version, applied_at) VALUES (?, ?)",

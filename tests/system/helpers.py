@@ -79,9 +79,10 @@ def platform_by_ref(sandbox: SandboxProcess) -> dict[str, dict[str, Any]]:
     return out
 
 
-def check_invariants(cfg: config_mod.Config, sandbox: SandboxProcess, store: Path) -> None:
+def check_invariants(cfg: config_mod.Config, sandbox: SandboxProcess, store: Path,
+                     source: str = "haicang") -> None:
     """DESIGN.md invariants 1 and 2, judged against the sandbox's own records."""
-    rows = state_rows(cfg)
+    rows = [r for r in state_rows(cfg) if r["source"] == source]
     per_entity = Counter(r["entity"] for r in rows)
     assert per_entity == source_counts(store), "every source row has exactly one status"
     held = platform_by_ref(sandbox)

@@ -204,7 +204,8 @@ def test_every_request_the_platform_saw_is_in_the_log(synced: Synced) -> None:
     statuses = Counter(str(json.loads(line)["data"]["status"]) for line in text.splitlines())
     posts = sum(n for route, n in synced.stats["by_route"].items() if route.startswith("POST"))
     assert code == 0 and sum(statuses.values()) == posts
-    assert statuses == Counter({k: v for k, v in synced.stats["by_status"].items()})
+    failed = {k: v for k, v in synced.stats["by_status"].items() if k != "200"}
+    assert {k: v for k, v in statuses.items() if k != "200"} == failed
     assert any(s.startswith("5") for s in statuses), "the injected errors are in the log"
 
 

@@ -12,16 +12,18 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
+
 from bridge.sample import build_sample_store
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.sandbox.harness import SandboxProcess, free_port
 from tests.system.helpers import platform_by_ref
 
 ROOT = Path(__file__).resolve().parents[2]
 CST = timezone(timedelta(hours=8))
 
 
-def write_config(folder: Path, sandbox: SandboxProcess) -> Path:
+def write_config(folder: Path, sandbox: SandboxProcess, metrics_port: int) -> Path:
     path = folder / "zybridge.toml"
     sources = "".join(f"""
 [[sources]]
@@ -43,6 +45,8 @@ base_url = "{sandbox.base_url}"
 app_id = "haicang-demo"
 app_secret = "${{ZYBRIDGE_APP_SECRET}}"
 rate_per_s = 200.0
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
 {sources}""", encoding="utf-8")
     return path
 
@@ -66,11 +70,13 @@ def test_daemon_syncs_changes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
     build_sample_store(tmp_path / "haicang.db", volunteers=20, seed=1)
     build_sample_store(tmp_path / "xinyang.db", volunteers=20, seed=2)
     with SandboxProcess(db_path=tmp_path / "sb.db", extra_args=["--rate-per-s", "0"]) as sb:
-        config = write_config(tmp_path, sb)
+        port = free_port()
+        config = write_config(tmp_path, sb, port)
         proc = zybridge(config, "run")
         try:
-            wait_for(lambda: "haicang:volunteer:1" in platform_by_ref(sb)
-                     and any(r.startswith("xinyang:") for r in platform_by_ref(sb)))
+            wait_for(lambda: all(any(r.startswith(f"{name}:service_record:")
+                                     for r in platform_by_ref(sb))
+                                 for name in ("haicang", "xinyang")))
             conn = sqlite3.connect(tmp_path / "haicang.db")
             vid = conn.execute("SELECT vol_id FROM zyy_volunteer WHERE vol_id IN "
                                "(SELECT vol_id FROM zyy_volunteer) ORDER BY vol_id").fetchall()
@@ -92,8 +98,41 @@ def test_daemon_syncs_changes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
             doc = json.loads(out)
             assert doc["daemon"]["running"] and doc["daemon"]["pid"] == proc.pid
             assert "sync:haicang" in doc["daemon"]["next_runs"]
+            scrape = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            assert 'zybridge_items_total{entity="volunteer",status="created"}' in scrape
+            assert "zybridge_outbox_items 0.0" in scrape
+            assert 'zybridge_cursor_lag_seconds{source="haicang"' in scrape
+            argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+            assert DEMO_APP_SECRET.encode() not in argv
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
         platform_by_ref(sb)  # asserts that no ref is held twice
+
+
+def test_sigterm_mid_cycle_checkpoints_and_a_later_sync_converges(tmp_path: Path) -> None:
+    from tests.system.helpers import check_invariants, cycle, make_config
+
+    build_sample_store(tmp_path / "haicang.db", volunteers=250, seed=5)
+    build_sample_store(tmp_path / "xinyang.db", volunteers=5, seed=6)
+    with SandboxProcess(db_path=tmp_path / "sb.db",
+                        extra_args=["--rate-per-s", "0", "--latency-ms", "60"]) as sb:
+        config = write_config(tmp_path, sb, free_port())
+        proc = zybridge(config, "run")
+        try:
+            wait_for(lambda: sb.stats()["applied"] > 100)
+        except AssertionError:
+            proc.kill()
+            raise AssertionError(proc.communicate()[1].decode()[-3000:]) from None
+        assert sb.stats()["applied"] < 1000, "the cycle was still running"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+        assert time.monotonic() - started < 30
+        cfg = make_config(tmp_path, sb, tmp_path / "haicang.db")
+        cfg = cfg.model_copy(update={"state": cfg.state.model_copy(
+            update={"path": tmp_path / "state.db"})})
+        cycle(cfg)
+        check_invariants(cfg, sb, tmp_path / "haicang.db")

@@ -174,6 +174,21 @@ def test_an_archive_that_does_not_verify_deletes_nothing(
     assert audit.verify(store.conn).entries == 18 and not (tmp_path / "a.jsonl.gz").exists()
 
 
+def test_a_cut_whose_last_entry_changed_since_archiving_deletes_nothing(
+        store: StateStore) -> None:
+    filled(store)
+    with pytest.raises(ValueError, match="changed since"), store.transaction() as conn:
+        audit.cut(conn, day(9), None, (1, 6), "f" * 64, {})
+    assert audit.verify(store.conn).entries == 18
+
+
+def test_archive_files_are_readable_by_their_owner_only(store: StateStore,
+                                                        tmp_path: Path) -> None:
+    auditlog.archive(filled(store), day(3), tmp_path / "a.jsonl.gz", None)
+    assert (tmp_path / "a.jsonl.gz").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(days=st.integers(1, 8), cut=st.integers(1, 10), per_day=st.integers(1, 3))
@@ -273,6 +288,33 @@ def test_a_gzip_file_cut_mid_stream_is_refused(store: StateStore, tmp_path: Path
     (tmp_path / "b.jsonl.gz").write_bytes(data[: len(data) // 2])
     _, verdict = audit.check_file(tmp_path / "b.jsonl.gz")
     assert not verdict.ok and "unreadable" in verdict.problem
+
+
+TAMPERING = {
+    "edit data": "UPDATE audit SET data = '{\"status\":\"x\"}' WHERE seq = {i}",
+    "edit time": "UPDATE audit SET at = '2030-01-01T00:00:00.000000+00:00' WHERE seq = {i}",
+    "edit ref": "UPDATE audit SET ref = 'h:volunteer:999' WHERE seq = {i}",
+    "edit run": "UPDATE audit SET run_id = 77 WHERE seq = {i}",
+    "edit kind": "UPDATE audit SET kind = 'quarantine' WHERE seq = {i}",
+    "delete": "DELETE FROM audit WHERE seq = {i}",
+    "swap": "UPDATE audit SET seq = -1 WHERE seq = {i}; UPDATE audit SET seq = {i} WHERE seq = "
+            "{j}; UPDATE audit SET seq = {j} WHERE seq = -1",
+}
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(days=st.integers(2, 4), how=st.sampled_from(sorted(TAMPERING)), data=st.data())
+def test_any_edit_deletion_or_swap_is_named(tmp_path_factory: pytest.TempPathFactory,
+                                            days: int, how: str, data: st.DataObject) -> None:
+    s = filled(StateStore.open(tmp_path_factory.mktemp("tamper") / "state.db"), days)
+    try:
+        i = data.draw(st.integers(1, days * 3 - 1), label="entry")
+        sql = TAMPERING[how].replace("{i}", str(i)).replace("{j}", str(i + 1))
+        verdict = tamper(s, *sql.split("; "))
+        assert not verdict.ok and verdict.broken_at == i, (how, i, verdict)
+    finally:
+        s.close()
 
 
 # seals ----------------------------------------------------------------------------------------
@@ -499,6 +541,12 @@ def test_verify_with_the_key_checks_the_seal(store: StateStore, tmp_path: Path,
     assert cli(tmp_path, "audit", "sign")[0] == 0
     code, text = cli(tmp_path, "audit", "verify")
     assert code == 0 and "sealed through entry 18" in text
+
+
+def test_verify_without_the_key_says_the_seals_went_unchecked(
+        store: StateStore, tmp_path: Path) -> None:
+    code, text = cli(tmp_path, "audit", "verify") if sealed(store) else (0, "")
+    assert code == 0 and "1 seals not checked" in text
 
 
 def test_sign_without_a_key_is_a_config_error(store: StateStore, tmp_path: Path,

@@ -1,0 +1,543 @@
+"""`zybridge audit …`: the audit trail for auditors (DESIGN.md invariant 6, "Audit
+retention") — `log`, `export`, `archive`, `verify`, `sign` — and `record_admin_action`,
+which admin commands call so that every admin action is in the log.
+
+Times given on the command line (`--since`, `--until`, `--before`) are ISO-8601 dates
+or instants, read as Asia/Shanghai time when they carry no offset, or an age such as
+`90d`, `12h`. The log's table shows instants in +08:00; jsonl and csv keep them as
+stored (UTC).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import os
+import re
+import socket
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from bridge import logs
+from bridge.errors import BridgeError, ConfigError
+from mappings.mask import redact
+from state import audit, db
+from state.audit import Entry, Record, Verdict
+from state.store import StateStore
+
+KINDS = ("batch", "request", "result", "quarantine", "dead_letter", "admin", "checkpoint",
+         "seal")
+KEY_ENV = "ZYBRIDGE_AUDIT_KEY"
+BROKEN = 4
+CST = timezone(timedelta(hours=8))
+_AGE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_INTERNAL = frozenset({"func", "needs_config", "debug", "command"})
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `audit log|export|archive|verify|sign` to the `zybridge` parser."""
+    a = subparsers.add_parser("audit", help="the audit trail",
+                              description="The append-only, hash-chained audit log.")
+    sub = a.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    lg = sub.add_parser("log", help="entries, filtered; --ref tells one record's story",
+                        description="Entries in order. --ref REF shows every version of "
+                        "the record sent (its batches and attempts), every answer and every "
+                        "admin action on it; REF matches its derived refs (.g2, .d1…).")
+    lg.add_argument("--ref", help="an external_ref (its derived refs match too)")
+    lg.add_argument("--source", help="entries of one source, with their batches")
+    lg.add_argument("--run", type=int, help="a run id (see `zybridge runs`)")
+    lg.add_argument("--kind", action="append", default=[], choices=KINDS)
+    lg.add_argument("--status", help="an item status (created, rejected…) or an HTTP status")
+    _period(lg)
+    lg.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    lg.set_defaults(func=cmd_log)
+    ex = sub.add_parser("export", help="a period of the chain to a verifiable JSONL file",
+                        description="Writes the entries of a period (a contiguous run of "
+                        "the chain, hashes included; gzip when FILE ends in .gz). "
+                        "`audit verify --archive FILE` checks it against the live chain.")
+    _period(ex)
+    ex.add_argument("--out", required=True, metavar="FILE")
+    ex.set_defaults(func=cmd_export)
+    ar = sub.add_parser("archive", help="move the entries before T to a file, keep a checkpoint",
+                        description="Writes the leading run of the chain before T to a "
+                        "compressed JSONL file, verifies it, then deletes exactly those "
+                        "entries and appends a checkpoint holding the last archived hash.")
+    ar.add_argument("--before", required=True, metavar="T")
+    ar.add_argument("--out", required=True, metavar="FILE.jsonl.gz")
+    ar.set_defaults(func=cmd_archive)
+    ve = sub.add_parser("verify", help="check the hash chain (exit 0 intact, 4 broken)",
+                        description="Walk the hash chain and name the first broken entry. "
+                        f"With ${KEY_ENV} set, the seals are checked too.")
+    ve.add_argument("--archive", action="append", default=[], metavar="FILE",
+                    help="an archive or export file that must continue into the live chain "
+                         "(repeatable, any order)")
+    ve.set_defaults(func=cmd_verify)
+    si = sub.add_parser("sign", help=f"seal the chain's head with ${KEY_ENV} (HMAC)",
+                        description="Appends a seal: an HMAC of the head under a key kept "
+                        "outside the state file, so a rewrite of the whole chain is caught.")
+    si.set_defaults(func=cmd_sign)
+
+
+def _period(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", metavar="T", help="from this time (inclusive)")
+    p.add_argument("--until", metavar="T", help="up to this time (exclusive)")
+
+
+# commands ---------------------------------------------------------------------------------
+def cmd_log(args: argparse.Namespace) -> int:
+    store = _open(args, readonly=True)
+    try:
+        WRITERS[args.format](select(store.conn, Filter.from_args(args)), sys.stdout)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _open(args, readonly=True)
+    out = Path(args.out)
+    try:
+        since, until = _time(args.since), _time(args.until)
+        count, sha = export(store.conn, out, since, until)
+    finally:
+        store.close()
+    print(f"exported {count} entries to {out} (sha256 {sha})")
+    return 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    before = _time(args.before)
+    assert before is not None
+    store = _open(args, readonly=False)
+    try:
+        return archive(store, before, Path(args.out), _key())
+    finally:
+        store.close()
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    key = _key()
+    store = _open(args, readonly=True)
+    try:
+        verdict = audit.verify(store.conn, key)
+        lines = _check_archives(store, [Path(f) for f in args.archive], key)
+    finally:
+        store.close()
+    if not verdict.ok:
+        return _broken(verdict)
+    if isinstance(lines, Verdict):
+        return _broken(lines)
+    print(f"audit log intact: {verdict.entries} entries")
+    for line in [*_describe(verdict, key), *lines]:
+        print(f"  {line}")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    key = _key()
+    if key is None:
+        raise ConfigError(f"set {KEY_ENV} to the audit seal key (at least 16 characters), "
+                          "kept outside the state file")
+    store = _open(args, readonly=False)
+    try:
+        with store.transaction() as conn:
+            verdict = audit.verify(conn, key, require_seal=False)
+            if not verdict.ok:
+                return _broken(verdict)
+            seal = audit.seal(conn, db.utcnow(), None, key)
+    finally:
+        store.close()
+    d = seal.payload()
+    print(f"sealed entry {d['head_seq']} (hash {d['head_hash']}) with key id {d['key_id']}: "
+          f"seal entry {seal.seq}, mac {d['mac']}")
+    return 0
+
+
+def _open(args: argparse.Namespace, *, readonly: bool) -> StateStore:
+    from bridge.cli import load_config
+
+    return StateStore.open(load_config(args).state.path, readonly=readonly)
+
+
+def _broken(verdict: Verdict) -> int:
+    print(f"audit log broken at entry {verdict.broken_at}: {verdict.problem}")
+    return BROKEN
+
+
+def _key() -> bytes | None:
+    value = os.environ.get(KEY_ENV, "")
+    if not value:
+        return None
+    if len(value) < 16:
+        raise ConfigError(f"{KEY_ENV} is too short: use at least 16 characters")
+    logs.register_secrets([value])
+    return value.encode("utf-8")
+
+
+def _time(text: str | None, now: datetime | None = None) -> str | None:
+    """A command-line time as a stored instant (UTC ISO-8601, microseconds)."""
+    if text is None:
+        return None
+    moment: datetime
+    if match := _AGE.match(text.strip()):
+        delta = timedelta(**{_UNITS[match[2]]: int(match[1])})
+        moment = (now or datetime.now(UTC)) - delta
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError as exc:
+            raise ConfigError(f"not a time: {text!r} (use 2026-06-20, "
+                              "2026-06-20T09:00:00+08:00, or an age such as 90d)") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=CST)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _describe(v: Verdict, key: bytes | None) -> list[str]:
+    lines = []
+    if v.first is not None and v.first > 1:
+        lines.append(f"entries 1–{v.first - 1} are archived (checkpoint at entry "
+                     f"{v.checkpoint}); the live chain runs {v.first}–{v.last}")
+    if key is not None and v.sealed is not None:
+        lines.append(f"sealed through entry {v.sealed - 1} with key id {audit.key_id(key)}; "
+                     f"{(v.last or 0) - v.sealed} entries since the seal")
+    elif v.seals:
+        lines.append(f"{v.seals} seals not checked: set {KEY_ENV} to check them")
+    return lines
+
+
+# verify --archive -------------------------------------------------------------------------
+def _check_archives(store: StateStore, paths: list[Path],
+                    key: bytes | None) -> list[str] | Verdict:
+    """Each file on its own, the files one after another, and the last into the live
+    chain; the lines to print, or the first failure."""
+    checked = []
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"no archive file at {path}")
+        _, verdict = audit.check_file(path, key)
+        if not verdict.ok:
+            return _in_file(verdict, path)
+        checked.append((verdict, path))
+    checked.sort(key=lambda item: item[0].first or 0)
+    lines = []
+    for i, (v, path) in enumerate(checked):
+        if v.first is None:
+            lines.append(f"{path.name}: no entries")
+            continue
+        if i and (problem := _joins(checked[i - 1][0], v)):
+            return _in_file(problem, path)
+        lines.append(f"{path.name}: entries {v.first}–{v.last} intact")
+    last = next((v for v, _ in reversed(checked) if v.first is not None), None)
+    if last is not None:
+        if isinstance(joined := _joins_live(store, last), Verdict):
+            return joined
+        lines.append(joined)
+    return lines
+
+
+def _in_file(v: Verdict, path: Path) -> Verdict:
+    return Verdict(False, v.entries, v.broken_at, f"in {path.name}: {v.problem}")
+
+
+def _joins(before: Verdict, after: Verdict) -> Verdict | None:
+    if after.first == (before.last or 0) + 1 and after.first_prev == before.last_hash:
+        return None
+    return Verdict(False, after.entries, after.first,
+                   f"entry {after.first} does not continue entry {before.last}")
+
+
+def _joins_live(store: StateStore, v: Verdict) -> str | Verdict:
+    last = v.last or 0
+    same = next(audit.records(store.conn, "seq = ?", (last,)), None)
+    if same is not None:
+        if same.hash == v.last_hash:
+            return f"the files join the live chain at entry {last}"
+        return Verdict(False, v.entries, last, f"entry {last} differs from the live chain's")
+    first = store.conn.execute("SELECT MIN(seq) FROM audit").fetchone()[0]
+    start = next(audit.records(store.conn, "seq = ?", (first,)), None)
+    if start is not None and start.seq == last + 1 and start.prev_hash == v.last_hash:
+        return f"the live chain continues the files from entry {start.seq}"
+    where = f"at entry {start.seq}" if start is not None else "empty"
+    return Verdict(False, v.entries, last + 1,
+                   f"the files end at entry {last} and the live chain starts {where}")
+
+
+# export and archive -----------------------------------------------------------------------
+def export(conn: Any, out: Path, since: str | None, until: str | None) -> tuple[int, str]:
+    """The contiguous run of entries from the first at or after `since` to the last
+    before `until`, to a verifiable file; (entries, file sha256)."""
+    conn.execute("BEGIN")
+    try:
+        lo = conn.execute("SELECT MIN(seq) FROM audit WHERE at >= ?",
+                          (since or "",)).fetchone()[0]
+        hi = conn.execute("SELECT MAX(seq) FROM audit WHERE at < ?",
+                          (until or "\uffff",)).fetchone()[0]
+        span = (lo, hi) if lo is not None and hi is not None and lo <= hi else (0, -1)
+        header: dict[str, Any] = {
+            "format": "zybridge-audit-export", "version": 1, "since": since, "until": until,
+            "from": span[0] or None, "through": span[1] if span[1] >= 0 else None,
+            "entries": span[1] - span[0] + 1, "created_at": db.utcnow()}
+        sha = audit.write_file(out, header, audit.records(conn, "seq BETWEEN ? AND ?", span))
+    except FileExistsError as exc:
+        raise ConfigError(f"{out} already exists: choose another --out") from exc
+    finally:
+        conn.execute("COMMIT")
+    return int(header["entries"]), sha
+
+
+def archive(store: StateStore, before: str, out: Path, key: bytes | None) -> int:
+    """Archive the leading run of the chain before `before`; the exit code."""
+    verdict = audit.verify(store.conn, key, require_seal=False)
+    if not verdict.ok:
+        print("refusing to archive a broken chain")
+        return _broken(verdict)
+    span = audit.leading_run(store.conn, before)
+    if span is None:
+        print("nothing to archive: no entry of the live chain is that old")
+        return 0
+    first, through = span
+    header = {"format": "zybridge-audit-archive", "version": 1, "before": before,
+              "from": first, "through": through, "entries": through - first + 1,
+              "created_at": db.utcnow()}
+    try:
+        sha = audit.write_file(out, header,
+                               audit.records(store.conn, "seq BETWEEN ? AND ?", span))
+    except FileExistsError as exc:
+        raise ConfigError(f"{out} already exists: choose another --out") from exc
+    _, written = audit.check_file(out, key)
+    if not written.ok or (written.first, written.last) != span:
+        out.unlink(missing_ok=True)
+        raise BridgeError(f"the archive did not verify ({written.problem or 'incomplete'}); "
+                          "nothing was deleted")
+    facts = {"file": out.name, "file_sha256": sha, "before": before}
+    try:
+        with store.transaction() as conn:
+            checkpoint = audit.cut(conn, db.utcnow(), None, span, written.last_hash, facts)
+            if key is not None:
+                audit.seal(conn, db.utcnow(), None, key)
+    except ValueError as exc:
+        raise BridgeError(f"{exc}: nothing was deleted ({out} is kept)") from exc
+    print(f"archived entries {first}–{through} ({through - first + 1}) to {out} "
+          f"(sha256 {sha}); checkpoint entry {checkpoint.seq}")
+    if key is None and verdict.seals and audit.latest(store.conn, "seal") is None:
+        print(f"the chain's seals were archived: run `zybridge audit sign` with {KEY_ENV}")
+    return 0
+
+
+# selecting --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Filter:
+    ref: str | None = None
+    source: str | None = None
+    run: int | None = None
+    since: str | None = None
+    until: str | None = None
+    kinds: tuple[str, ...] = ()
+    status: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Filter:
+        return cls(args.ref, args.source, args.run, _time(args.since), _time(args.until),
+                   tuple(args.kind), args.status)
+
+    def plain(self) -> tuple[str, list[Any]]:
+        """The SQL condition of every filter but the subject (ref or source)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for clause, value in (("run_id = ?", self.run), ("at >= ?", self.since),
+                              ("at < ?", self.until),
+                              ("CAST(json_extract(data, '$.status') AS TEXT) = ?",
+                               self.status)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        if self.kinds:
+            clauses.append(f"kind IN ({','.join('?' * len(self.kinds))})")
+            params.extend(self.kinds)
+        return " AND ".join(clauses) or "1", params
+
+    def owns(self, ref: str) -> bool:
+        """A ref of the subject: REF, its derived refs and its ancestors; or the source's."""
+        if self.ref is not None:
+            return ref == self.ref or ref.startswith(f"{self.ref}.") \
+                or self.ref.startswith(f"{ref}.")
+        return self.source is not None and ref.startswith(f"{self.source}:")
+
+    def covers(self, scope: Mapping[str, Any]) -> bool:
+        """An admin action's scope (sources, entities, ids) reaches the subject."""
+        sources = scope.get("sources") or []
+        if self.source is not None:
+            return self.source in sources
+        source, entity, local = ([*str(self.ref).split(":", 2), "", ""])[:3]
+        base = local.split(".")[0]
+        return (source in sources and entity in (scope.get("entities") or [entity])
+                and base in (scope.get("ids") or [base]))
+
+
+def select(conn: Any, f: Filter) -> list[Record]:
+    """The entries the filter picks, in chain order. With a subject (ref or source): its
+    own entries, the batches and attempts that carried them, and admin actions on it."""
+    plain, params = f.plain()
+    if f.ref is None and f.source is None:
+        return list(audit.records(conn, plain, params))
+    if f.ref is not None:
+        own, own_params = "(ref = ? OR (ref >= ? AND ref < ?))", [f.ref, f.ref + ".",
+                                                                   f.ref + "/"]
+    else:
+        own, own_params = "(ref >= ? AND ref < ?)", [f"{f.source}:", f"{f.source};"]
+    found = {r.seq: r for r in audit.records(conn, f"{own} AND {plain}", own_params + params)}
+    keys = [k for (k,) in conn.execute(
+        f"SELECT DISTINCT json_extract(data, '$.batch_key') FROM audit WHERE {own} "
+        "AND kind IN ('result', 'dead_letter')", own_params) if k]
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        where = (f"kind IN ('batch', 'request') AND json_extract(data, '$.key') IN "
+                 f"({','.join('?' * len(chunk))}) AND {plain}")
+        found.update((r.seq, r) for r in audit.records(conn, where, chunk + params))
+    for r in audit.records(conn, f"kind = 'admin' AND {plain}", params):
+        d = r.payload()
+        if any(f.owns(str(x)) for x in d.get("refs") or []) or f.covers(d.get("scope") or {}):
+            found[r.seq] = r
+    return [found[seq] for seq in sorted(found)]
+
+
+# admin actions ----------------------------------------------------------------------------
+def record_admin_action(store: StateStore, action: str,
+                        args: argparse.Namespace | Mapping[str, Any]) -> None:
+    """One `admin` entry: the action, the OS user, host and pid, and the arguments with
+    ID numbers and phones masked; refs and the scope (sources, entities, ids) let
+    `audit log --ref` find it. Joins the caller's transaction, or makes its own."""
+    raw = dict(vars(args) if isinstance(args, argparse.Namespace) else args)
+    shown = {k: _masked(v) for k, v in sorted(raw.items())
+             if k not in _INTERNAL and not k.endswith("_command")}
+    refs = sorted({str(r) for k in ("ref", "refs") for r in _listed(raw.get(k)) if r})
+    data: dict[str, Any] = {"action": action, "user": _user(), "host": socket.gethostname(),
+                            "pid": os.getpid(), "args": shown}
+    if os.environ.get("SUDO_USER"):
+        data["sudo_user"] = os.environ["SUDO_USER"]
+    if refs:
+        data["refs"] = refs
+    if raw.get("source"):
+        data["scope"] = {"sources": [str(s) for s in _listed(raw.get("source"))],
+                         "entities": [str(e) for e in _listed(raw.get("entity"))],
+                         "ids": [str(i) for i in _listed(raw.get("id"))]}
+    entry = Entry("admin", data, ref=refs[0] if len(refs) == 1 else None)
+    if store.conn.in_transaction:
+        store.audit([entry])
+    else:
+        with store.transaction():
+            store.audit([entry])
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, list | tuple | set):
+        return [_masked(v) for v in value]
+    return redact(str(value))
+
+
+# output -----------------------------------------------------------------------------------
+def _short(value: Any) -> str:
+    return str(value)[:12] if value else "-"
+
+
+def _codes(errors: Any) -> str:
+    return ", ".join(f"{e.get('field') or '-'}:{e.get('code')}" for e in errors or [])
+
+
+def _request(d: dict[str, Any]) -> str:
+    status = f"HTTP {d['status']}" if d.get("status") else "no response"
+    extra = "".join([" (replayed)" if d.get("replayed") else "",
+                     f": {redact(str(d['error']))}" if d.get("error") else ""])
+    return (f"{d.get('key')} attempt {d.get('attempt')}: {status}{extra}, "
+            f"{d.get('duration_ms')} ms")
+
+
+def _result(d: dict[str, Any]) -> str:
+    nid = f" {d['national_id']}" if d.get("national_id") else ""
+    errors = f" [{_codes(d.get('errors'))}]" if d.get("errors") else ""
+    return (f"{d.get('op')} → {d.get('status')}{nid}{errors}, payload "
+            f"{_short(d.get('payload_sha256'))}, batch {d.get('batch_key')}")
+
+
+SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "batch": lambda d: (f"{d.get('key')} POST {d.get('path')}: {d.get('items')} items, "
+                        f"body {_short(d.get('body_sha256'))}"),
+    "request": _request,
+    "result": _result,
+    "quarantine": lambda d: f"quarantined: {_codes(d.get('reasons'))}",
+    "dead_letter": lambda d: (f"dead letter ({d.get('op')}): {_codes(d.get('errors'))}, "
+                              f"payload {_short(d.get('payload_sha256'))}, "
+                              f"batch {d.get('batch_key')}"),
+    "admin": lambda d: (f"{d.get('action')} by {d.get('user')}@{d.get('host')}: "
+                        f"{audit.canonical(d.get('args'))}"),
+    "checkpoint": lambda d: (f"entries {d.get('from')}–{d.get('through')} archived to "
+                             f"{d.get('file')} (sha256 {_short(d.get('file_sha256'))}), "
+                             f"last hash {_short(d.get('last_hash'))}"),
+    "seal": lambda d: (f"seal of entry {d.get('head_seq')} ({_short(d.get('head_hash'))}), "
+                       f"key id {d.get('key_id')}"),
+}
+
+
+def summary(r: Record) -> str:
+    """One line saying what the entry records. Entries hold no PII by construction (admin
+    arguments are masked when written); free text from the wire is masked here again."""
+    d = r.payload()
+    fn = SUMMARIES.get(r.kind)
+    return fn(d) if fn else redact(audit.canonical(d))
+
+
+def local_time(at: str) -> str:
+    try:
+        return datetime.fromisoformat(at).astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return at
+
+
+def write_table(rows: Iterable[Record], out: TextIO) -> None:
+    out.write(f"{'seq':>7}  {'at (+08:00)':<19}  {'run':>5}  {'kind':<11}  "
+              f"{'ref':<30}  what\n")
+    for r in rows:
+        run = "-" if r.run_id is None else str(r.run_id)
+        out.write(f"{r.seq:>7}  {local_time(r.at):<19}  {run:>5}  {r.kind:<11}  "
+                  f"{r.ref or '-':<30}  {summary(r)}\n")
+
+
+def write_jsonl(rows: Iterable[Record], out: TextIO) -> None:
+    for r in rows:
+        out.write(audit.canonical(r.to_json()) + "\n")
+
+
+def write_csv(rows: Iterable[Record], out: TextIO) -> None:
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["seq", "at", "run_id", "kind", "ref", "status", "summary", "data",
+                "prev_hash", "hash"])
+    for r in rows:
+        status = r.payload().get("status")
+        w.writerow([r.seq, r.at, r.run_id, r.kind, r.ref, "" if status is None else status,
+                    summary(r), r.data, r.prev_hash, r.hash])
+
+
+WRITERS: dict[str, Callable[[Iterable[Record], TextIO], None]] = {
+    "table": write_table, "jsonl": write_jsonl, "csv": write_csv}
