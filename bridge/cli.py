@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="limit to an entity (repeatable)")
     s.add_argument("--dry-run", action="store_true",
                    help="map and show what would be sent; send nothing, change nothing")
+    s.add_argument("--force", action="store_true",
+                   help="pass a safety stop (after reading why) and lift a daemon's pause")
     s.set_defaults(func=cmd_sync)
 
     rn = sub.add_parser("run", help="the daemon: every source on its schedule until SIGTERM",
@@ -105,7 +107,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
         return dry_run(cfg, args.source or None, args.entity or None)
     with open_runtime(cfg) as rt:
-        report = rt.engine.cycle(args.source or None, args.entity or None)
+        report = rt.engine.cycle(args.source or None, args.entity or None, force=args.force)
         push = report.push.as_dict() if report.push else {}
         print(f"run {report.run_id}: pulled {sum(report.pulled.values())} rows, "
               f"{push.get('requests', 0)} requests, items {push.get('items', {})}, "

@@ -25,9 +25,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import SourceAdapter
-from bridge import logs, metrics
+from bridge import logs, metrics, safety
 from bridge.config import Config, SourceConfig
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError, ConfigError, SafetyStop
 from bridge.national import NationalClient
 from bridge.runtime import open_adapter, secrets_of
 from bridge.sync import SyncEngine
@@ -112,10 +112,18 @@ class Daemon:
         assert self.client is not None
         store = StateStore.open(self.cfg.state.path)
         try:
+            reason = safety.paused(store).get(name)
+            if reason is not None:
+                log.error("source paused by a safety stop: run `zybridge sync --source "
+                          f"{name} --force` after reading why", source=name, reason=reason)
+                return
             engine = SyncEngine(self.cfg, store, self.client, self.adapters, stop=self.stop,
                                 push_lock=self.push_lock)
             structlog.contextvars.bind_contextvars(source=name)
             engine.cycle([name], kind="reconcile" if full else "daemon", full=full)
+        except SafetyStop as exc:
+            safety.pause(store, name, str(exc))
+            log.error("safety stop: source paused", source=name, error=str(exc))
         except ConfigError as exc:
             log.error("cycle refused: configuration or credentials", source=name,
                       error=str(exc))

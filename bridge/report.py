@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import ENTITIES
+from bridge import safety
 from bridge.config import Config
 from state.lock import holder
 from state.store import StateStore
@@ -18,6 +19,7 @@ def status_document(cfg: Config) -> dict[str, Any]:
     store = StateStore.open(cfg.state.path, readonly=True) if exists else None
     try:
         counts = store.status_counts() if store else {}
+        stopped = safety.paused(store) if store else {}
         sources: dict[str, Any] = {}
         for src in cfg.sources:
             entities = {}
@@ -25,7 +27,8 @@ def status_document(cfg: Config) -> dict[str, Any]:
                 found = counts.get(src.name, {}).get(entity, {})
                 entities[entity] = {s: int(found.get(s, 0)) for s in STATUSES}
             sources[src.name] = {"cursor": store.cursors(src.name) if store else {},
-                                 "entities": entities}
+                                 "entities": entities,
+                                 "paused": stopped.get(src.name)}
         items, batches = store.outbox_depth() if store else (0, 0)
         runs = store.runs(1) if store else []
         daemon = store.daemon() if store else None
@@ -55,6 +58,9 @@ def print_status(doc: dict[str, Any]) -> None:
     for name, src in doc["sources"].items():
         for entity, counts in src["entities"].items():
             print(f"{name:<12} {entity:<15}" + "".join(f"{counts[s]:>14}" for s in STATUSES))
+    for name, src in doc["sources"].items():
+        if src.get("paused"):
+            print(f"\n{name} is PAUSED by a safety stop: {src['paused']}")
     out = doc["outbox"]
     print(f"\noutbox: {out['pending_items']} items, {out['pending_batches']} open batches")
     run = doc["last_run"]

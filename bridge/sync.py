@@ -15,9 +15,9 @@ from typing import Any
 import structlog
 
 from adapters.base import ENTITIES, Page, SourceAdapter, SourceRow
-from bridge import metrics
+from bridge import metrics, safety
 from bridge.config import Config, SourceConfig
-from bridge.errors import BridgeError, ConfigError, TransientError
+from bridge.errors import BridgeError, ConfigError, SafetyStop, TransientError
 from bridge.national import NationalClient
 from bridge.push import Pusher, PushReport
 from bridge.stage import Stager
@@ -68,8 +68,9 @@ class SyncEngine:
 
     def cycle(self, sources: Sequence[str] | None = None,
               entities: Collection[str] | None = None, *, kind: str = "sync",
-              full: bool = False) -> CycleReport:
-        """One cycle; `full` re-reads every row by primary key (the reconcile pass)."""
+              full: bool = False, force: bool = False) -> CycleReport:
+        """One cycle; `full` re-reads every row by primary key (the reconcile pass);
+        `force` passes the safety stops (and lifts a daemon's pause of these sources)."""
         names = list(sources) if sources else [s.name for s in self.cfg.sources]
         report = CycleReport()
         started = time.monotonic()
@@ -79,11 +80,20 @@ class SyncEngine:
         try:
             for name in names:
                 if full:
-                    self.reread(self.cfg.source(name), entities, report)
+                    seen = self.reread(self.cfg.source(name), entities, report)
+                    if not force and not entities:
+                        safety.check_full_read(self.store, self.cfg.safety, name, seen)
                 else:
                     self.pull(self.cfg.source(name), entities, report)
+            if force:
+                safety.unpause(self.store, names)
+            else:
+                safety.check_destructive(self.store, self.cfg.safety, names)
             report.push = self.push(entities)
             status = "stopped" if self.stop.is_set() else ("ok" if report.ok else "undelivered")
+        except SafetyStop as exc:
+            status, error = "safety_stop", str(exc)
+            raise
         except BridgeError as exc:
             error = str(exc)
             raise
@@ -121,17 +131,20 @@ class SyncEngine:
         self.remap_due(src, entities, report)
 
     def reread(self, src: SourceConfig, entities: Collection[str] | None,
-               report: CycleReport) -> None:
+               report: CycleReport) -> int:
         """Every row by primary key, without moving any cursor; only changed hashes are
         staged for sending (the nightly reconcile)."""
         adapter = self.adapters[src.name]
+        seen = 0
         for entity in ENTITIES:
             if entities and entity not in entities:
                 continue
             for page in _guarded(adapter.scan(entity, src.page_size), src.name):
                 self.stage_page(src, page, None, report)
+                seen += len(page.rows)
                 if self.stop.is_set():
-                    return
+                    return seen
+        return seen
 
     def stage_page(self, src: SourceConfig, page: Page, stream: str | None,
                    report: CycleReport, *, force: bool = False) -> None:

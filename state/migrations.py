@@ -107,6 +107,10 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     (4, """
 CREATE INDEX outbox_ref ON outbox(ref, op);
 """),
+    (5, """
+CREATE TABLE paused (
+  source TEXT PRIMARY KEY, reason TEXT NOT NULL, at TEXT NOT NULL);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

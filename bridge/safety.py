@@ -1,0 +1,82 @@
+"""Safety stops: the checks that protect the platform from a bad day (operator-interface.md
+`[safety]`; the API Engagement hazard of an empty feed soft-deleting everything).
+
+Checked after staging and before anything is sent: a cycle that would revoke or
+deactivate more than `max_revoke_share` of what the platform holds (but always allowing
+`max_revoke_min`), or a full read that saw fewer rows than `min_read_share` of the
+ledger's live rows, stops with exit 3 until an admin passes it with --force. In the
+daemon only the tripped source pauses (a row in `paused`), until such a forced run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from bridge.config import SafetyConfig
+from bridge.errors import SafetyStop
+from state.db import utcnow
+from state.store import StateStore
+
+ENDING_STATUSES = {"volunteer": "inactive", "organization": "dissolved",
+                   "project": "cancelled"}
+
+
+def destructive_count(store: StateStore, sources: Sequence[str]) -> tuple[int, int]:
+    """(revocations and deactivations waiting in the outbox, live records) for sources."""
+    marks = ",".join("?" * len(sources))
+    revokes = store.conn.execute(
+        f"SELECT COUNT(*) FROM outbox WHERE op = 'revoke' AND source IN ({marks})",
+        tuple(sources)).fetchone()[0]
+    endings = 0
+    cur = store.conn.execute(
+        f"SELECT o.entity, o.payload, l.payload FROM outbox o JOIN ledger l ON l.ref = o.ref "
+        f"WHERE o.op = 'upsert' AND o.entity != 'service_record' AND o.source IN ({marks}) "
+        f"AND l.status = 'synced'", tuple(sources))
+    for entity, new_text, old_text in cur:
+        ending = ENDING_STATUSES.get(entity)
+        new, old = json.loads(new_text), json.loads(old_text or "{}")
+        if new.get("status") == ending and old.get("status") != ending:
+            endings += 1
+    live = store.conn.execute(
+        f"SELECT COUNT(*) FROM ledger WHERE status IN ('synced', 'alias') "
+        f"AND source IN ({marks})", tuple(sources)).fetchone()[0]
+    return int(revokes) + endings, int(live)
+
+
+def check_destructive(store: StateStore, cfg: SafetyConfig, sources: Sequence[str]) -> None:
+    count, live = destructive_count(store, sources)
+    allowed = max(cfg.max_revoke_min, int(cfg.max_revoke_share * live))
+    if count > allowed:
+        raise SafetyStop(
+            f"this cycle would revoke or deactivate {count} of {live} live records on the "
+            f"platform (the limit is {allowed}: max_revoke_share {cfg.max_revoke_share}, "
+            f"max_revoke_min {cfg.max_revoke_min}); nothing was sent. Check the source, then "
+            "run it once with --force to send them")
+
+
+def check_full_read(store: StateStore, cfg: SafetyConfig, source: str, seen: int) -> None:
+    live = store.conn.execute(
+        "SELECT COUNT(DISTINCT base_ref) FROM ledger WHERE status IN ('synced', 'alias') "
+        "AND source = ?", (source,)).fetchone()[0]
+    if live and seen < cfg.min_read_share * live:
+        raise SafetyStop(
+            f"a full read of source {source} saw {seen} rows, fewer than "
+            f"{cfg.min_read_share:.0%} of the {live} records it has on the platform; nothing "
+            "was sent. Check the source, then run it once with --force")
+
+
+def pause(store: StateStore, source: str, reason: str) -> None:
+    with store.transaction():
+        store.conn.execute("INSERT INTO paused (source, reason, at) VALUES (?, ?, ?) "
+                           "ON CONFLICT (source) DO UPDATE SET reason = excluded.reason, "
+                           "at = excluded.at", (source, reason, utcnow()))
+
+
+def unpause(store: StateStore, sources: Sequence[str]) -> None:
+    with store.transaction():
+        store.conn.executemany("DELETE FROM paused WHERE source = ?", [(s,) for s in sources])
+
+
+def paused(store: StateStore) -> dict[str, str]:
+    return {s: r for s, r in store.conn.execute("SELECT source, reason FROM paused")}
