@@ -25,9 +25,11 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.sandbox_intake
+	$(BIN)/python -m bench.audit_overhead
 
 bench-smoke: venv
 	$(BIN)/python -m bench.sandbox_intake --smoke
+	$(BIN)/python -m bench.audit_overhead --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
