@@ -267,6 +267,7 @@ class Pusher:
             if result is None:
                 log.warning("result missing", external_ref=item.ref, batch_key=batch.key)
                 self.store.release(item)
+                self._skip.add(item.ref)  # next cycle, not in a loop now
                 continue
             self.report.items[result.status] += 1
             entries.append(Entry("result", {

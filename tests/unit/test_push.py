@@ -150,3 +150,18 @@ def test_400_on_a_lone_item_dead_letters_it(store: StateStore) -> None:
     assert store.dead_hash("haicang:organization:0") is not None
     assert store.outbox_depth() == (0, 0)
     assert len(script.requests) == 1
+
+
+def test_an_item_without_a_result_waits_for_the_next_cycle(store: StateStore) -> None:
+    enqueue_orgs(store, 2)
+
+    def one_result_missing(request: httpx.Request) -> httpx.Response:
+        response = ok_results(request)
+        body = json.loads(response.content)
+        body["data"]["results"] = body["data"]["results"][:1]
+        return httpx.Response(200, json=body)
+
+    script = Script(one_result_missing)
+    pusher(store, script, []).drain()
+    assert len(script.requests) == 1
+    assert store.outbox_depth() == (1, 0)
