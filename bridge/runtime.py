@@ -23,8 +23,13 @@ def open_adapter(cfg: Config, src: SourceConfig) -> SourceAdapter:
 
         assert src.url is not None
         return open_sql_source(src.url, cfg.base_dir, mapping=src.mapping)
+    if src.kind == "http":
+        from adapters.http import open_http_source
+
+        assert src.url is not None
+        return open_http_source(src.url, src.token, mapping=src.mapping)
     raise ConfigError(f"source {src.name}: adapter kind {src.kind!r} is not available in this "
-                      "version of zhiyuan-bridge (only 'sql')")
+                      "version of zhiyuan-bridge")
 
 
 def secrets_of(cfg: Config) -> list[str]:

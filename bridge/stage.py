@@ -191,6 +191,9 @@ class Stager:
                            source_row=source_row, not_before=until, modified=modified)
         self._drop_unsent_upserts(res.base_ref)
         self.store.set_waits(key, [])
+        if res.entity == "service_record":  # not eligible now: off the platform until it is
+            for ref in self.store.live_refs(res.base_ref):
+                self._retire(key, res.base_ref, ref, "ineligible")
 
     def _drop_unsent_upserts(self, base_ref: str) -> None:
         for ref in self.store.unsent_for_base(base_ref):
