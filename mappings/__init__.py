@@ -13,7 +13,9 @@ from bridge.errors import ConfigError
 from mappings.result import MapContext, MapResult
 
 # name → module holding `map_row`; modules are imported on first use.
-_MODULES: dict[str, str] = {"zhiyuanyun": "mappings.zhiyuanyun"}
+_MODULES: dict[str, str] = {"zhiyuanyun": "mappings.zhiyuanyun",
+                            "taiwan_sheets": "mappings.taiwan_sheets",
+                            "shegong": "mappings.shegong"}
 
 
 class Mapping(Protocol):
