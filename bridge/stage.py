@@ -15,7 +15,7 @@ from typing import Any
 from bridge.refs import REF_FIELDS, compose, payload_hash
 from mappings.result import Deferred, Mapped, MapResult, Quarantined, Skipped
 from state.audit import Entry
-from state.store import RowKey, StateStore
+from state.store import RowKey, StateStore, dumps
 
 REVOKE_REASONS = {
     "deleted": "记录已在本地系统删除",
@@ -93,6 +93,9 @@ class Stager:
     def stage(self, source: str, result: MapResult, source_row: Any = None,
               modified: str | None = None, *, force: bool = False) -> None:
         key: RowKey = (source, result.entity, result.local_id)
+        dropped = self.store.dropped_source_row(key)
+        if dropped is not None and not force and dropped == dumps(source_row):
+            return  # an admin dropped this version; it comes back only when it changes
         if isinstance(result, Mapped):
             self._mapped(key, result, source_row, modified, force)
         elif isinstance(result, Quarantined):

@@ -147,6 +147,13 @@ class StateStore:
         self.conn.execute("UPDATE rows SET status = ? WHERE source = ? AND entity = ? "
                           "AND local_id = ?", (status, *key))
 
+    def dropped_source_row(self, key: RowKey) -> str | None:
+        """The stored source row of a row an admin dropped, else None."""
+        found = self.conn.execute(
+            "SELECT source_row FROM rows WHERE source = ? AND entity = ? AND local_id = ? "
+            "AND state = 'skipped' AND why = 'dropped'", key).fetchone()
+        return str(found[0]) if found else None
+
     def deferred_due(self, source: str, now: str, limit: int = 10_000) -> list[RowKey]:
         cur = self.conn.execute(
             "SELECT source, entity, local_id FROM rows WHERE state = 'deferred' "
