@@ -34,7 +34,7 @@ def test_mass_revocation_stops_before_sending_until_forced(
     ids = synced_records(store, manifest)[:120]
     soft_delete(store, "service_record", ids)
     sandbox.reset_stats()
-    with pytest.raises(SafetyStop, match="would revoke or deactivate 1[0-9][0-9] of"):
+    with pytest.raises(SafetyStop, match=r"would revoke or deactivate 1[0-9][0-9] of"):
         cycle(cfg)
     assert sandbox.stats()["total"] == 0, "nothing was sent"
     with pytest.raises(SafetyStop):

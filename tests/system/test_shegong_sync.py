@@ -19,9 +19,9 @@ from bridge import runtime
 from bridge.national import NationalClient
 from bridge.sample import SampleManifest
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
+from bridge.sandbox.agency import AgencyServer, wire
 from bridge.sandbox.harness import SandboxProcess
 from mappings.checks import gb11643_check
-from tests.agency_server import AgencyServer, wire
 from tests.system.helpers import ENV, cycle, ledger, make_config, state_rows
 
 TOKEN = "shegong-demo-token"

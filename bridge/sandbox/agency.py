@@ -300,7 +300,7 @@ class AgencyServer:
     def start(self) -> AgencyServer:
         if self.running:
             return self
-        args = [sys.executable, "-m", "tests.agency_server", "--db", str(self.db_path),
+        args = [sys.executable, "-m", "bridge.sandbox.agency", "--db", str(self.db_path),
                 "--host", self.host, "--port", str(self.port)]
         self._proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL,
