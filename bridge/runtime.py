@@ -28,6 +28,12 @@ def open_adapter(cfg: Config, src: SourceConfig) -> SourceAdapter:
 
         assert src.url is not None
         return open_http_source(src.url, src.token, mapping=src.mapping)
+    if src.kind == "files":
+        from adapters.files import open_files_source
+
+        assert src.path is not None
+        key = src.ref_key.get_secret_value() if src.ref_key else None
+        return open_files_source(src.path, cfg.base_dir, mapping=src.mapping, ref_key=key)
     raise ConfigError(f"source {src.name}: adapter kind {src.kind!r} is not available in this "
                       "version of zhiyuan-bridge")
 
