@@ -10,10 +10,12 @@ from pathlib import Path
 
 from bridge import config as config_mod
 from bridge import logs
+from bridge.demo_sources import fill_agency, write_sheets
 from bridge.report import STATUSES, print_status, status_document
 from bridge.runtime import open_runtime
 from bridge.sample import build_sample_store
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
+from bridge.sandbox.agency import AgencyServer
 from bridge.sandbox.harness import SandboxProcess
 
 CONFIG = """\
@@ -37,7 +39,27 @@ kind = "sql"
 url = "sqlite:///haicang.db"
 mapping = "zhiyuanyun"
 every = "5m"
+
+[[sources]]
+name = "shegong"
+kind = "http"
+url = "{agency_url}"
+token = "${{SHEGONG_TOKEN}}"
+mapping = "shegong"
+projects_from = "haicang"
+every = "10m"
+
+[[sources]]
+name = "taibao"
+kind = "files"
+path = "inbox/taibao"
+mapping = "taiwan_sheets"
+projects_from = "haicang"
+ref_key = "${{TAIBAO_REF_KEY}}"
+every = "1h"
 """
+AGENCY_TOKEN = "shegong-demo-token"
+SHEETS_KEY = "taibao-demo-ref-key"
 
 
 def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
@@ -48,12 +70,19 @@ def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
     manifest = build_sample_store(workdir / "haicang.db", volunteers=volunteers)
     rows = Counter(entity for entity, _ in manifest.expected)
     print(f"sample 志愿云 store: {dict(rows)} rows")
-    with SandboxProcess(db_path=workdir / "sandbox.db") as sandbox:
+    write_sheets(workdir / "inbox" / "taibao", workdir / "haicang.db")
+    with SandboxProcess(db_path=workdir / "sandbox.db") as sandbox, \
+            AgencyServer(workdir / "agency.db", token=AGENCY_TOKEN) as agency:
+        fill_agency(agency, workdir / "haicang.db")
         print(f"sandbox national platform: {sandbox.base_url}")
+        print(f"social-work agency system: {agency.url}; Taiwan sheets: inbox/taibao")
         os.environ.setdefault("ZYBRIDGE_APP_SECRET", DEMO_APP_SECRET)
+        os.environ.setdefault("SHEGONG_TOKEN", AGENCY_TOKEN)
+        os.environ.setdefault("TAIBAO_REF_KEY", SHEETS_KEY)
         path = workdir / "zybridge.toml"
         path.write_text(CONFIG.format(base_url=sandbox.base_url, app_id=DEMO_APP_ID,
-                                      jurisdiction=DEMO_JURISDICTION), encoding="utf-8")
+                                      jurisdiction=DEMO_JURISDICTION, agency_url=agency.url),
+                        encoding="utf-8")
         cfg = config_mod.load(path)
         logs.setup(cfg.log.path, cfg.log.level)
         with open_runtime(cfg) as rt:
@@ -74,7 +103,9 @@ def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
     for src in doc["sources"].values():
         for counts in src["entities"].values():
             totals.update({s: counts[s] for s in STATUSES})
-    print(f"\nevery source row has one status: {sum(totals.values())} = "
-          f"{sum(rows.values())} rows; config, state and logs are in {workdir}")
-    print(f"try: zybridge --config {path} status   (export ZYBRIDGE_APP_SECRET first)")
+    print(f"\nevery source row has one status ({sum(totals.values())} rows over three "
+          f"sources; the 志愿云 store alone has {sum(rows.values())}); config, state and "
+          f"logs are in {workdir}")
+    print(f"try: zybridge --config {path} status   (with ZYBRIDGE_APP_SECRET, SHEGONG_TOKEN "
+          "and TAIBAO_REF_KEY exported: the demo's values are in bridge/demo.py)")
     return 0 if first.ok else 1
