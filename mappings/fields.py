@@ -24,10 +24,12 @@ from mappings.normalize import (
     contact_phone,
     day_spans,
     hours,
+    hundredth_cap,
     integer,
     iso_date,
     iso_datetime,
     items,
+    minute_cap,
     text,
     to_date,
     to_datetime,
@@ -206,11 +208,13 @@ def _span_problem(start: datetime, end: datetime) -> Problem | None:
 
 
 def service_parts(f: Fields, start: datetime | None, end: datetime | None,
-                  minutes: int | None) -> tuple[Part, ...]:
+                  amount: int | None, *, unit: str = "minutes") -> tuple[Part, ...]:
     """The record's parts: "" when it stays within one day, else `.d1`, `.d2`… by the
     part's position among all its day-parts (so refs are stable), each with its share of
-    the minutes as `hours`; a part left with 0.00 hours is not sent. Problems (an end not
-    after the start, more minutes than the span holds) are refusals on `f`."""
+    `amount` as `hours`; a part left with 0.00 hours is not sent. `amount` is whole
+    minutes (志愿云) or, with unit="hundredths", hundredths of an hour (sources that
+    record hours). Problems (an end not after the start, more than the span holds) are
+    refusals on `f`. Every source splits at midnight (local-sources.md §A)."""
     if start is None or end is None:
         return ()
     problem = _span_problem(start, end)
@@ -218,21 +222,22 @@ def service_parts(f: Fields, start: datetime | None, end: datetime | None,
         f.refuse("end_at", *problem)
         return ()
     seconds = int((end - start).total_seconds())
-    if minutes is None:
+    if amount is None:
         return ()
-    if minutes * 60 > seconds:
-        f.refuse("hours", "OUT_OF_RANGE", "more minutes than the span from start to end holds")
+    per_hour, cap = (60, minute_cap) if unit == "minutes" else (100, hundredth_cap)
+    if amount * 3600 > seconds * per_hour:
+        f.refuse("hours", "OUT_OF_RANGE", f"more {unit} than the span from start to end holds")
         return ()
     spans = day_spans(start, end)
     weights = [int((b - a).total_seconds()) for a, b in spans]
-    shares = apportion(minutes, weights)
-    if any(hours(m) * 3600 > w for m, w in zip(shares, weights, strict=True)):
-        f.refuse("hours", "OUT_OF_RANGE", "the minutes cannot be divided among the days")
+    shares = apportion(amount, weights, cap)
+    as_hours = [hours(m) if unit == "minutes" else m / 100 for m in shares]
+    if any(h * 3600 > w for h, w in zip(as_hours, weights, strict=True)):
+        f.refuse("hours", "OUT_OF_RANGE", f"the {unit} cannot be divided among the days")
         return ()
     common = {k: v for k, v in f.payload.items() if k not in ("start_at", "end_at", "hours")}
     single = len(spans) == 1
     return tuple(
         Part("" if single else f".d{i}",
-             {**common, "start_at": iso_datetime(a), "end_at": iso_datetime(b),
-              "hours": hours(m)})
-        for i, ((a, b), m) in enumerate(zip(spans, shares, strict=True), start=1) if m > 0)
+             {**common, "start_at": iso_datetime(a), "end_at": iso_datetime(b), "hours": h})
+        for i, ((a, b), h) in enumerate(zip(spans, as_hours, strict=True), start=1) if h > 0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -298,10 +298,17 @@ def minute_cap(seconds: int) -> int:
     return ((hundredths + 1) * 60 - 1) // 100
 
 
-def apportion(total: int, weights: Sequence[int]) -> list[int]:
-    """Divide `total` in proportion to `weights` (seconds of each part) by largest
-    remainder, ties to the earlier part. Parts whose `hours` would outgrow their span
-    are passed over for the extra units while others have room."""
+def hundredth_cap(seconds: int) -> int:
+    """The most hundredths of an hour that fit in a span of `seconds`."""
+    return seconds // 36
+
+
+def apportion(total: int, weights: Sequence[int],
+              cap: Callable[[int], int] = minute_cap) -> list[int]:
+    """Divide `total` units (minutes by default; hundredths of an hour with
+    `cap=hundredth_cap`) in proportion to `weights` (seconds of each part) by largest
+    remainder, ties to the earlier part. Parts whose units would outgrow their span
+    (`cap`) are passed over for the extra units while others have room."""
     whole = sum(weights)
     if total < 0 or whole <= 0 or any(w < 0 for w in weights):
         raise ValueError("a non-negative total over positive weights")
@@ -309,9 +316,10 @@ def apportion(total: int, weights: Sequence[int]) -> list[int]:
     shares = [math.floor(q) for q in quotas]
     left = total - sum(shares)
 
-    def rank(i: int) -> tuple[bool, Fraction, int]:
-        return shares[i] + 1 > minute_cap(weights[i]), -(quotas[i] - shares[i]), i
-
-    for i in sorted(range(len(weights)), key=rank)[:left]:
-        shares[i] += 1
+    order = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - shares[i]), i))
+    while left > 0:
+        room = [i for i in order if shares[i] < cap(weights[i])][:left] or order[:left]
+        for i in room:
+            shares[i] += 1
+        left -= len(room)
     return shares

@@ -18,7 +18,6 @@ import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
 from adapters.base import SourceRow
@@ -33,12 +32,10 @@ from mappings.checks import (
     mobile_problem,
     name_problem,
 )
-from mappings.fields import MAX_SPLIT_DAYS, local_id, put_area, put_datetime
+from mappings.fields import local_id, put_area, put_datetime, service_parts
 from mappings.normalize import (
     CST,
-    day_spans,
     id_number,
-    iso_datetime,
     mobile,
     multiline,
     nfkc,
@@ -155,57 +152,6 @@ def _hundredths(f: Fields, value: object) -> int | None:
     return hundredths
 
 
-def split_hours(total: int, weights: list[int]) -> list[int]:
-    """`total` hundredths of an hour divided in proportion to `weights` (seconds of each
-    part) by largest remainder, ties to the earlier part; a part never gets more than its
-    span holds (weight // 36) while another has room."""
-    whole = sum(weights)
-    if total < 0 or whole <= 0 or any(w < 0 for w in weights):
-        raise ValueError("a non-negative total over positive weights")
-    quotas = [Fraction(total * w, whole) for w in weights]
-    shares = [math.floor(q) for q in quotas]
-
-    def rank(i: int) -> tuple[bool, Fraction, int]:
-        return shares[i] + 1 > weights[i] // 36, -(quotas[i] - shares[i]), i
-
-    for i in sorted(range(len(weights)), key=rank)[:total - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
-def hour_parts(f: Fields, start: datetime | None, end: datetime | None,
-               hundredths: int | None) -> tuple[Part, ...]:
-    """The record's parts, one per calendar day (UTC+08:00), as `service_parts` makes them
-    for 志愿云 but in hundredths of an hour; problems are refusals on `f`."""
-    if start is None or end is None:
-        return ()
-    if end <= start:
-        f.refuse("end_at", "OUT_OF_RANGE", "endTime is not after startTime")
-        return ()
-    if (end.astimezone(CST).date() - start.astimezone(CST).date()).days > MAX_SPLIT_DAYS:
-        f.refuse("end_at", "OUT_OF_RANGE", f"spans more than {MAX_SPLIT_DAYS} days; not split")
-        return ()
-    if hundredths is None:
-        return ()
-    if hundredths * 36 > int((end - start).total_seconds()):
-        f.refuse("hours", "OUT_OF_RANGE", "durationHours is more than the span from "
-                                          "startTime to endTime")
-        return ()
-    spans = day_spans(start, end)
-    weights = [int((b - a).total_seconds()) for a, b in spans]
-    shares = split_hours(hundredths, weights)
-    if any(h * 36 > w for h, w in zip(shares, weights, strict=True)):
-        f.refuse("hours", "OUT_OF_RANGE", "the hours cannot be divided among the days")
-        return ()
-    common = {k: v for k, v in f.payload.items() if k not in ("start_at", "end_at", "hours")}
-    single = len(spans) == 1
-    return tuple(
-        Part("" if single else f".d{i}",
-             {**common, "start_at": iso_datetime(a), "end_at": iso_datetime(b),
-              "hours": h / 100})
-        for i, ((a, b), h) in enumerate(zip(spans, shares, strict=True), start=1) if h > 0)
-
-
 def _eligibility(local: str, base: str, row: Row, ctx: MapContext) -> MapResult | None:
     """Voided → not approved → not yet ended; None when the log is for the platform."""
     entity = "service_record"
@@ -255,7 +201,7 @@ def _service_record(local: str, base: str, row: Row, ctx: MapContext,
     if recorded is not None and end is not None and recorded < end:
         f.refuse("recorded_at", "OUT_OF_RANGE", "approvedAt is before endTime")
     f.put("entry_method", ENTRY_METHOD)
-    parts = hour_parts(f, start, end, hundredths)
+    parts = service_parts(f, _local(start), _local(end), hundredths, unit="hundredths")
     if f.reasons:
         return Quarantined("service_record", local, base, tuple(f.reasons), tuple(f.warnings))
     return Mapped("service_record", local, base, parts, tuple(f.warnings))
@@ -281,3 +227,8 @@ def map_row(row: SourceRow, ctx: MapContext) -> MapResult:
     if f.reasons:
         return Quarantined(row.entity, row.local_id, base, tuple(f.reasons), tuple(f.warnings))
     return Mapped(row.entity, row.local_id, base, (Part("", f.payload),), tuple(f.warnings))
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """Days are counted in UTC+08:00 (a record splits at the local midnight)."""
+    return moment.astimezone(CST) if moment is not None else None

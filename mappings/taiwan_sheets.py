@@ -21,20 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
 from adapters.base import SourceRow
 from bridge.errors import ConfigError
 from mappings import codes
 from mappings.checks import Fields, age_problem, mobile_problem, name_problem
-from mappings.fields import local_id, put_area, put_datetime, put_named_code
+from mappings.fields import local_id, put_area, put_datetime, put_named_code, service_parts
 from mappings.mask import redact
 from mappings.normalize import (
     CST,
-    day_spans,
     id_number,
-    iso_datetime,
     mobile,
     multiline,
     nfkc,
@@ -68,7 +65,6 @@ _ZYY_COLUMNS = {"cert_type": "证件类型", "cert_no": "证件号码", "sex": "
                 "birthday": "出生日期"}
 _ZYY_WORDS = re.compile(r"\b(" + "|".join(_ZYY_COLUMNS) + r")\b", re.ASCII)
 _REF_CHARS = re.compile(r"[A-Za-z0-9_.:-]{1,64}", re.ASCII)
-MAX_SPLIT_DAYS = 31
 ENTITIES = ("volunteer", "service_record")
 
 
@@ -236,59 +232,6 @@ def _hours(f: Fields, value: object) -> int | None:
     return amount
 
 
-def divide(total: int, weights: list[int]) -> list[int] | None:
-    """`total` hundredths of an hour in proportion to `weights` (seconds of each day-part):
-    largest remainder, ties to the earlier part, never more than a part's span holds
-    (36 s each); None when the parts cannot hold them."""
-    whole = sum(weights)
-    caps = [w // 36 for w in weights]
-    quotas = [Fraction(total * w, whole) for w in weights]
-    shares = [min(q.numerator // q.denominator, c) for q, c in zip(quotas, caps, strict=True)]
-    left = total - sum(shares)
-    order = sorted(range(len(weights)), key=lambda i: (shares[i] - quotas[i], i))
-    while left > 0:
-        room = [i for i in order if shares[i] < caps[i]][:left]
-        if not room:
-            return None
-        for i in room:
-            shares[i] += 1
-        left -= len(room)
-    return shares
-
-
-def hour_parts(f: Fields, start: datetime | None, end: datetime | None,
-               total: int | None) -> tuple[Part, ...]:
-    """The record's parts, one per calendar day (UTC+08:00) as `service_parts` makes them
-    for minutes, here for hundredths of an hour: "" within one day, else `.d1`, `.d2`…
-    by position; a part left with 0.00 hours is not sent."""
-    if start is None or end is None:
-        return ()
-    if end <= start:
-        f.refuse("end_at", "OUT_OF_RANGE", "服务结束时间 is not after 服务开始时间")
-        return ()
-    if (end.astimezone(CST).date() - start.astimezone(CST).date()).days > MAX_SPLIT_DAYS:
-        f.refuse("end_at", "OUT_OF_RANGE", f"spans more than {MAX_SPLIT_DAYS} days; not split")
-        return ()
-    if total is None:
-        return ()
-    if total * 36 > (end - start).total_seconds():
-        f.refuse("hours", "OUT_OF_RANGE", f"{HOURS} is more than the span from start to end")
-        return ()
-    spans = day_spans(start, end)
-    shares = divide(total, [int((b - a).total_seconds()) for a, b in spans])
-    if shares is None:
-        f.refuse("hours", "OUT_OF_RANGE", "the hours cannot be divided among the days")
-        return ()
-    common = {k: v for k, v in f.payload.items() if k not in ("start_at", "end_at", "hours")}
-    single = len(spans) == 1
-    return tuple(
-        Part("" if single else f".d{i}",
-             {**common, "start_at": iso_datetime(a), "end_at": iso_datetime(b),
-              "hours": share / 100})
-        for i, ((a, b), share) in enumerate(zip(spans, shares, strict=True), start=1)
-        if share > 0)
-
-
 def _project(f: Fields, value: object, projects_from: str) -> None:
     activity = local_id(value)
     if activity is None:
@@ -323,7 +266,7 @@ def _service_record(cells: Row, ctx: MapContext, key: bytes, f: Fields) -> tuple
     if recorded is not None and end is not None and recorded < end:
         f.refuse("recorded_at", "OUT_OF_RANGE", "记录时间 is before 服务结束时间")
     f.put("entry_method", "1")
-    return hour_parts(f, start, end, total)
+    return service_parts(f, _local(start), _local(end), total, unit="hundredths")
 
 
 def _ends_later(cells: Row, ctx: MapContext) -> datetime | None:
@@ -383,3 +326,8 @@ def map_row(row: SourceRow, ctx: MapContext) -> MapResult:
     if f.reasons:
         return Quarantined(row.entity, row.local_id, base, _located(where, f.reasons), warnings)
     return Mapped(row.entity, row.local_id, base, parts, warnings)
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """Days are counted in UTC+08:00 (a record splits at the local midnight)."""
+    return moment.astimezone(CST) if moment is not None else None

@@ -13,8 +13,9 @@ from adapters.base import SourceRow
 from bridge.errors import ConfigError
 from mappings import get as get_mapping
 from mappings.checks import gb11643_check
+from mappings.normalize import apportion, hundredth_cap
 from mappings.result import Deferred, MapContext, Mapped, Quarantined, Skipped
-from mappings.shegong import map_row, split_hours
+from mappings.shegong import map_row
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 CTX = MapContext(source="shegong", now=NOW, jurisdiction="3502", projects_from="haicang")
@@ -245,7 +246,7 @@ def test_split_parts_add_up_to_the_logs_hours() -> None:
 def test_split_hours_divides_exactly_and_never_overfills_a_part(
         total: int, weights: list[int]) -> None:
     total = min(total, sum(weights) // 36)
-    shares = split_hours(total, weights)
+    shares = apportion(total, weights, hundredth_cap)
     assert sum(shares) == total
     if sum(w // 36 for w in weights) >= total:   # a division that fits exists
         assert all(s * 36 <= w for s, w in zip(shares, weights, strict=True))

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 import mappings
 from adapters.base import SourceRow
 from bridge.errors import ConfigError
+from mappings.normalize import apportion, hundredth_cap
 from mappings.result import Deferred, MapContext, Mapped, MapResult, Quarantined
 from mappings.taiwan_sheets import (
     HEADERS,
     Where,
     digest16,
-    divide,
     header_name,
     hundredths,
     map_row,
@@ -305,12 +305,10 @@ def test_hundredths_refuses_what_is_not_a_number(cell: object) -> None:
 
 @given(total=st.integers(1, 5000), weights=st.lists(st.integers(1, 86400), min_size=1,
                                                     max_size=4))
-def test_divide_keeps_the_total_within_each_span(total: int, weights: list[int]) -> None:
-    shares = divide(total, weights)
+def test_hundredths_are_divided_within_each_span(total: int, weights: list[int]) -> None:
+    shares = apportion(total, weights, hundredth_cap)
+    assert sum(shares) == total
     if total <= sum(w // 36 for w in weights):
-        assert shares is not None
-    if shares is not None:
-        assert sum(shares) == total
         assert all(s * 36 <= w for s, w in zip(shares, weights, strict=True))
 
 
