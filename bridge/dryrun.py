@@ -24,7 +24,7 @@ NAME_FIELDS = frozenset({"name", "contact_name", "recorder"})
 def dry_run(cfg: Config, sources: Sequence[str] | None, entities: Sequence[str] | None) -> int:
     with tempfile.TemporaryDirectory(prefix="zybridge-dry-") as tmp:
         copy = Path(tmp) / "state.db"
-        _copy_state(cfg.state.path, copy)
+        copy_state(cfg.state.path, copy)
         store = StateStore.open(copy)
         adapters = {s.name: open_adapter(cfg, s) for s in cfg.sources}
         try:
@@ -40,7 +40,8 @@ def dry_run(cfg: Config, sources: Sequence[str] | None, entities: Sequence[str] 
     return 0
 
 
-def _copy_state(src: Path, dst: Path) -> None:
+def copy_state(src: Path, dst: Path) -> None:
+    """A consistent copy of the state file (SQLite's online backup), if it exists."""
     if not src.exists():
         return
     source = db.connect(src, readonly=True)

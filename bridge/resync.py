@@ -9,7 +9,6 @@ No argument parsing and no printing here (bridge/admin.py does both).
 from __future__ import annotations
 
 import json
-import sqlite3
 import tempfile
 import time
 from collections import defaultdict
@@ -23,12 +22,11 @@ from adapters.base import ENTITIES, Cursor, Page, SourceAdapter, SourceRow
 from bridge import auditlog, logs, safety
 from bridge.auditlog import record_admin_action
 from bridge.config import Config, SourceConfig
-from bridge.dryrun import NAME_FIELDS, diff
+from bridge.dryrun import NAME_FIELDS, copy_state, diff
 from bridge.errors import ConfigError, SafetyStop
 from bridge.runtime import Runtime, open_adapter
 from bridge.sync import CycleReport, SyncEngine
 from mappings.mask import mask_id, mask_name, mask_phone
-from state import db
 from state.admin import AdminQueries
 from state.lock import StateLock
 from state.store import RowKey, StateStore
@@ -325,7 +323,7 @@ def dry_resync(cfg: Config, sel: Selection, *,
     sent, with the diff against what the ledger says the platform holds. Sends nothing."""
     with tempfile.TemporaryDirectory(prefix="zybridge-resync-") as tmp:
         copy = Path(tmp) / "state.db"
-        _copy_state(cfg.state.path, copy)
+        copy_state(cfg.state.path, copy)
         store = StateStore.open(copy)
         adapters = {s.name: open_adapter(cfg, s) for s in cfg.sources}
         try:
@@ -354,18 +352,6 @@ def planned(store: StateStore, keys: Sequence[RowKey]) -> list[Planned]:
         changes = diff(old or {}, json.loads(text)) if op == "upsert" else []
         out.append(Planned(ref, op, verb, tuple(changes)))
     return out
-
-
-def _copy_state(src: Path, dst: Path) -> None:
-    if not src.exists():
-        return
-    source = db.connect(src, readonly=True)
-    target = sqlite3.connect(dst)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
 
 
 # showing ---------------------------------------------------------------------------------
