@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias
 
-from bridge import auditlog, logs
+from bridge import auditlog, handoff, logs
 from bridge.errors import BridgeError, ConfigError, TransientError
 from bridge.resync import ActionReport, Outcome, Planned, Progress, Selection, Staged, show_document
 from state.admin import AdminQueries
@@ -111,7 +111,6 @@ def _filters(p: argparse.ArgumentParser) -> None:
 # resync -----------------------------------------------------------------------------------
 def cmd_resync(args: argparse.Namespace) -> int:
     from bridge.resync import dry_resync, estimate, parse_since, resync
-    from bridge.runtime import open_runtime
 
     cfg = _config(args)
     cfg.source(args.source)
@@ -121,7 +120,7 @@ def cmd_resync(args: argparse.Namespace) -> int:
         staged, plan, rows = dry_resync(cfg, sel, force=args.force)
         _print_dry(staged, plan, rows, args.json)
         return 0
-    with open_runtime(cfg) as rt:
+    with handoff.admin_runtime(cfg) as rt:
         total = estimate(rt.store, sel)
         _confirm(total, f"resync about {total} rows of {sel.source}", args.yes)
         with _progress(total, "resync") as advance:
@@ -239,10 +238,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     from bridge.resync import retry
-    from bridge.runtime import open_runtime
 
     cfg = _config(args)
-    with open_runtime(cfg) as rt:
+    with handoff.admin_runtime(cfg) as rt:
         keys = _targets(AdminQueries(rt.store), args)
         if not keys:
             print(f"no {KINDS[args.kind]} to retry")
@@ -456,9 +454,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from bridge.cli import load_config
-
-    return load_config(args)
+    return handoff.admin_config(args)
 
 
 def _readonly(args: argparse.Namespace) -> StateStore:

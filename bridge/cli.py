@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bridge import admin, auditlog, logs
 from bridge import config as config_mod
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.report import print_status, status_document
 from mappings.mask import redact
 
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Sync volunteer-service records from local 志愿云 systems to the national platform."))
     p.add_argument("--config", help="config file (default: $ZYBRIDGE_CONFIG or ./zybridge.toml)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--no-wait", action="store_true",
+                   help="when a daemon runs: hand the command over and return at once")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     s = sub.add_parser("sync", help="one cycle for the named (default: all) sources, then exit",
@@ -73,7 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        try:
+            return func(args)
+        except LockHeld as held:
+            from bridge import handoff
+
+            if not handoff.handed(args):
+                raise
+            cfg = load_config(args)
+            return handoff.submit(cfg, list(argv if argv is not None else sys.argv[1:]), held,
+                                  wait=not args.no_wait)
     except BridgeError as exc:
         if args.debug:
             raise

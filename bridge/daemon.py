@@ -25,11 +25,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import SourceAdapter
-from bridge import logs, metrics, safety
+from bridge import handoff, logs, metrics, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop
 from bridge.national import NationalClient
-from bridge.runtime import open_adapter, secrets_of
+from bridge.runtime import Runtime, open_adapter, secrets_of
 from bridge.sync import SyncEngine
 from state.db import utcnow
 from state.lock import StateLock
@@ -58,11 +58,12 @@ class Daemon:
         self._signals = 0
         self.client: NationalClient | None = None
         self.adapters: dict[str, SourceAdapter] = {}
+        self.main: StateStore
 
     def run(self) -> int:
         logs.register_secrets(secrets_of(self.cfg))
         with StateLock(self.cfg.state.path):
-            StateStore.open(self.cfg.state.path).close()  # create and migrate, once
+            self.main = StateStore.open(self.cfg.state.path)  # the main thread's connection
             self._install_signals()
             n = self.cfg.national
             self.client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
@@ -79,10 +80,12 @@ class Daemon:
                 self._beat(scheduler)
                 while not self.stop.wait(1.0):
                     self._beat(scheduler)
+                    self._requests()
                 log.info("daemon stopping: finishing the batches in flight")
                 scheduler.shutdown(wait=True)
             finally:
                 self._beat(scheduler, stopped=True)
+                self.main.close()
                 self.client.close()
                 for adapter in self.adapters.values():
                     adapter.close()
@@ -135,6 +138,22 @@ class Daemon:
             structlog.contextvars.unbind_contextvars("source")
             store.close()
 
+    def _requests(self) -> None:
+        """Admin commands handed over through request rows, run between cycles."""
+        from bridge.cli import build_parser
+
+        assert self.client is not None
+        store = self.main
+        if not handoff.pending(store):
+            return
+        try:
+            engine = SyncEngine(self.cfg, store, self.client, self.adapters, stop=self.stop,
+                                push_lock=self.push_lock)
+            rt = Runtime(self.cfg, store, self.client, self.adapters, engine)
+            handoff.serve(store, lambda: rt, build_parser().parse_args)
+        except Exception:
+            log.exception("admin requests failed")
+
     def _install_signals(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
             self._signals += 1
@@ -153,16 +172,12 @@ class Daemon:
             for job in scheduler.get_jobs():
                 nxt = job.next_run_time
                 jobs[job.id] = nxt.astimezone(UTC).isoformat() if nxt else None
-        store = StateStore.open(self.cfg.state.path)
-        try:
-            with store.transaction():
-                store.conn.execute(
-                    "INSERT INTO daemon (id, pid, started_at, heartbeat_at, stopped_at, jobs) "
-                    "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = "
-                    "excluded.pid, started_at = excluded.started_at, heartbeat_at = "
-                    "excluded.heartbeat_at, stopped_at = excluded.stopped_at, jobs = "
-                    "CASE WHEN excluded.stopped_at IS NULL THEN excluded.jobs ELSE daemon.jobs END",
-                    (os.getpid(), self.started_at, utcnow(), utcnow() if stopped else None,
-                     json.dumps(jobs)))
-        finally:
-            store.close()
+        with self.main.transaction():
+            self.main.conn.execute(
+                "INSERT INTO daemon (id, pid, started_at, heartbeat_at, stopped_at, jobs) "
+                "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = "
+                "excluded.pid, started_at = excluded.started_at, heartbeat_at = "
+                "excluded.heartbeat_at, stopped_at = excluded.stopped_at, jobs = "
+                "CASE WHEN excluded.stopped_at IS NULL THEN excluded.jobs ELSE daemon.jobs END",
+                (os.getpid(), self.started_at, utcnow(), utcnow() if stopped else None,
+                 json.dumps(jobs)))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import ENTITIES, Cursor, Page, SourceAdapter, SourceRow
-from bridge import auditlog, logs, safety
+from bridge import auditlog, handoff, logs, safety
 from bridge.auditlog import record_admin_action
 from bridge.config import Config, SourceConfig
 from bridge.dryrun import NAME_FIELDS, copy_state, diff
@@ -28,7 +28,6 @@ from bridge.runtime import Runtime, open_adapter
 from bridge.sync import CycleReport, SyncEngine
 from mappings.mask import mask_id, mask_name, mask_phone
 from state.admin import AdminQueries
-from state.lock import StateLock
 from state.store import RowKey, StateStore
 
 CST = timezone(timedelta(hours=8))
@@ -305,7 +304,7 @@ def outcomes(store: StateStore, keys: Iterable[RowKey]) -> list[Outcome]:
 def drop(cfg: Config, keys: Sequence[RowKey], action: str,
          audit_args: Mapping[str, Any]) -> list[str]:
     """Give up on these rows' current versions, under the state lock, audited."""
-    with StateLock(cfg.state.path):
+    with handoff.admin_lock(cfg):
         store = StateStore.open(cfg.state.path)
         try:
             with store.transaction():

@@ -111,6 +111,13 @@ CREATE INDEX outbox_ref ON outbox(ref, op);
 CREATE TABLE paused (
   source TEXT PRIMARY KEY, reason TEXT NOT NULL, at TEXT NOT NULL);
 """),
+    (6, """
+CREATE TABLE requests (
+  id INTEGER PRIMARY KEY, argv TEXT NOT NULL, requested_by TEXT NOT NULL,
+  created_at TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+  exit_code INTEGER, output TEXT);
+CREATE INDEX requests_queued ON requests(id) WHERE status = 'queued';
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

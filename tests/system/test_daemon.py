@@ -102,6 +102,20 @@ def test_daemon_syncs_changes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
             assert 'zybridge_items_total{entity="volunteer",status="created"}' in scrape
             assert "zybridge_outbox_items 0.0" in scrape
             assert 'zybridge_cursor_lag_seconds{source="haicang"' in scrape
+            resync = zybridge(config, "resync", "--source", "haicang", "--entity", "volunteer",
+                              "--id", str(changed[0]),
+                              "--yes")
+            out, err = resync.communicate(timeout=60)
+            assert resync.returncode == 0, err.decode()
+            assert f"handed to the running daemon (pid {proc.pid})" in out.decode()
+            assert "resynced" in out.decode()
+            later = zybridge(config, "--no-wait", "dead-letters", "retry", "--all")
+            out, err = later.communicate(timeout=30)
+            assert later.returncode == 0 and "as request" in out.decode(), err.decode()
+            conn = sqlite3.connect(tmp_path / "state.db")
+            kinds = {k for (k,) in conn.execute("SELECT kind FROM runs")}
+            conn.close()
+            assert "resync" in kinds
             argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
             assert DEMO_APP_SECRET.encode() not in argv
         finally:

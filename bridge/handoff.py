@@ -1,0 +1,159 @@
+"""Admin commands while a daemon runs (operator-interface.md): `resync`, `quarantine
+retry|drop` and `dead-letters retry|drop` are handed to the daemon through a request row
+in the state file; the daemon runs them between its scheduled cycles and the command
+waits for the result and prints it (`--no-wait` returns at once)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import io
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+
+from bridge.config import Config
+from bridge.errors import BridgeError, LockHeld
+from bridge.runtime import Runtime, open_runtime
+from state.db import utcnow
+from state.lock import StateLock
+from state.store import StateStore
+
+log = structlog.get_logger("bridge.handoff")
+HANDED = {("resync", None), ("quarantine", "retry"), ("quarantine", "drop"),
+          ("dead-letters", "retry"), ("dead-letters", "drop")}
+_daemon_runtime: ContextVar[Runtime | None] = ContextVar("daemon_runtime", default=None)
+
+
+@contextmanager
+def admin_runtime(cfg: Config) -> Iterator[Runtime]:
+    """The daemon's runtime when the daemon runs the command, else a fresh one (locked)."""
+    rt = _daemon_runtime.get()
+    if rt is not None:
+        yield rt
+        return
+    with open_runtime(cfg) as fresh:
+        yield fresh
+
+
+def admin_config(args: argparse.Namespace) -> Config:
+    """The daemon's config when the daemon runs the command, else the command line's."""
+    rt = _daemon_runtime.get()
+    if rt is not None:
+        return rt.cfg
+    from bridge.cli import load_config
+
+    return load_config(args)
+
+
+def admin_lock(cfg: Config) -> AbstractContextManager[Any]:
+    """The state lock, unless the daemon (which holds it) runs the command."""
+    return nullcontext() if _daemon_runtime.get() is not None else StateLock(cfg.state.path)
+
+
+def handed(args: argparse.Namespace) -> bool:
+    action = getattr(args, f"{str(args.command).replace('-', '_')}_command", None)
+    return (args.command, action) in HANDED
+
+
+def strip_globals(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--config":
+            skip = True
+        elif arg.startswith("--config=") or arg in ("--debug", "--no-wait"):
+            continue
+        else:
+            out.append(arg)
+    return out
+
+
+def submit(cfg: Config, argv: Sequence[str], err: LockHeld, *, wait: bool,
+           timeout_s: float = 3600.0) -> int:
+    """Queue the command for the running daemon; wait for its answer unless told not to."""
+    store = StateStore.open(cfg.state.path)
+    try:
+        daemon = store.daemon()
+        if daemon is None or daemon["pid"] != err.pid or daemon["stopped_at"] is not None:
+            raise err
+        with store.transaction():
+            cur = store.conn.execute(
+                "INSERT INTO requests (argv, requested_by, created_at, status) "
+                "VALUES (?, ?, ?, 'queued')",
+                (json.dumps(strip_globals(argv), ensure_ascii=False), getpass.getuser(),
+                 utcnow()))
+        request_id = int(cur.lastrowid or 0)
+        print(f"handed to the running daemon (pid {err.pid}) as request {request_id}")
+        if not wait:
+            return 0
+        return _await(store, request_id, timeout_s)
+    finally:
+        store.close()
+
+
+def _await(store: StateStore, request_id: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = store.conn.execute("SELECT status, exit_code, output FROM requests WHERE id = ?",
+                                 (request_id,)).fetchone()
+        if row and row[0] in ("done", "failed"):
+            print(row[2] or "", end="")
+            return int(row[1] if row[1] is not None else 1)
+        time.sleep(0.25)
+    print(f"request {request_id} is still queued or running; see `zybridge runs`")
+    return 1
+
+
+def pending(store: StateStore) -> bool:
+    return store.conn.execute("SELECT 1 FROM requests WHERE status = 'queued' "
+                              "LIMIT 1").fetchone() is not None
+
+
+def serve(store: StateStore, runtime: Callable[[], Runtime],
+          parse: Callable[[list[str]], argparse.Namespace]) -> int:
+    """Run every queued request (the daemon calls this between cycles); returns how many."""
+    queued = store.conn.execute("SELECT id, argv FROM requests WHERE status = 'queued' "
+                                "ORDER BY id").fetchall()
+    for request_id, argv_text in queued:
+        with store.transaction():
+            store.conn.execute("UPDATE requests SET status = 'running', started_at = ? "
+                               "WHERE id = ?", (utcnow(), request_id))
+        code, output = _run(json.loads(argv_text), runtime, parse)
+        with store.transaction():
+            store.conn.execute(
+                "UPDATE requests SET status = ?, exit_code = ?, output = ?, finished_at = ? "
+                "WHERE id = ?", ("done" if code in (0, 3) else "failed", code, output,
+                                 utcnow(), request_id))
+        log.info("admin request done", request=request_id, exit_code=code)
+    return len(queued)
+
+
+def _run(argv: list[str], runtime: Callable[[], Runtime],
+         parse: Callable[[list[str]], argparse.Namespace]) -> tuple[int, str]:
+    buffer = io.StringIO()
+    token = _daemon_runtime.set(runtime())
+    try:
+        with contextlib.redirect_stdout(buffer):
+            args = parse(argv)
+            args.yes = True  # the person confirmed at the command line
+            code = int(args.func(args))
+    except BridgeError as exc:
+        buffer.write(f"zybridge: error: {exc}\n")
+        code = exc.exit_code
+    except SystemExit as exc:  # argparse refused the arguments
+        code = int(exc.code or 2)
+    except Exception as exc:
+        log.exception("admin request crashed")
+        buffer.write(f"zybridge: unexpected error in the daemon: {type(exc).__name__}\n")
+        code = 1
+    finally:
+        _daemon_runtime.reset(token)
+    return code, buffer.getvalue()
