@@ -117,8 +117,9 @@ class Daemon:
         try:
             reason = safety.paused(store).get(name)
             if reason is not None:
-                log.error("source paused by a safety stop: run `zybridge sync --source "
-                          f"{name} --force` after reading why", source=name, reason=reason)
+                log.error("source paused by a safety stop: after reading why, run "
+                          f"`zybridge resync --source {name} --force`", source=name,
+                          reason=reason)
                 return
             engine = SyncEngine(self.cfg, store, self.client, self.adapters, stop=self.stop,
                                 push_lock=self.push_lock)

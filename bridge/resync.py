@@ -272,6 +272,8 @@ def resync(rt: Runtime, sel: Selection, audit_args: Mapping[str, Any], *,
            force: bool = False, progress: Progress = _quiet) -> ActionReport:
     if sel.full and not force:
         check_read_share(rt.cfg, rt.adapters[sel.source], rt.store, sel)
+    if force:
+        safety.unpause(rt.store, [sel.source])  # an admin read why and passed the stop
     return _run(rt, "resync", [sel.source], "resync", audit_args,
                 lambda: stage_selection(rt.engine, sel, progress=progress), pass_safety=force)
 
