@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,16 +84,21 @@ class Pusher:
         self.report = PushReport()
         self.stop = stop or threading.Event()
         self._skip: set[str] = set()
+        self._sources: list[str] | None = None
         self._size: dict[tuple[str, str], int] = {}
 
     # the loop ----------------------------------------------------------------------
-    def drain(self, entities: Collection[str] | None = None) -> PushReport:
+    def drain(self, entities: Collection[str] | None = None,
+              sources: Sequence[str] | None = None) -> PushReport:
+        """Send what the outbox holds, phase by phase; only the items of `sources` when
+        given (a source paused by a safety stop is never sent by another's cycle)."""
+        self._sources = list(sources) if sources is not None else None
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
             for entity, op in PHASES:
                 if entities and entity not in entities:
                     continue
                 self._send(pool, [b for b in self.store.open_batches()
-                                  if (b.entity, b.op) == (entity, op)])
+                                  if (b.entity, b.op) == (entity, op) and self._ours(b)])
                 while not self.stop.is_set():
                     formed = self._form(entity, op, self.cfg.max_in_flight * 2)
                     if not formed:
@@ -114,6 +119,10 @@ class Pusher:
             raise
 
     # forming -------------------------------------------------------------------------
+    def _ours(self, batch: Batch) -> bool:
+        return self._sources is None or bool(self.store.batch_sources(batch.id)
+                                             & set(self._sources))
+
     def _form(self, entity: str, op: str, max_batches: int) -> list[Batch]:
         size = self._size.get((entity, op), self.cfg.batch_size)
         formed: list[Batch] = []
@@ -122,7 +131,7 @@ class Pusher:
             blobs: list[bytes] = []
             after = 0
             while len(formed) < max_batches:
-                chunk = self.store.unsent(entity, op, 500, after)
+                chunk = self.store.unsent(entity, op, 500, after, self._sources)
                 if not chunk:
                     break
                 for item in chunk:

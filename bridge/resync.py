@@ -250,7 +250,7 @@ def _run(rt: Runtime, kind: str, sources: Sequence[str], action: str,
         report.staged = work()
         if not pass_safety:
             safety.check_destructive(store, rt.cfg.safety, list(sources))
-        push = rt.engine.push(None)
+        push = rt.engine.push(None, list(sources))
         report.push, report.undelivered = push.as_dict(), push.undelivered
         status = "ok" if push.undelivered == 0 else "undelivered"
     except SafetyStop as exc:

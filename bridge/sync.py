@@ -89,7 +89,7 @@ class SyncEngine:
                 safety.unpause(self.store, names)
             else:
                 safety.check_destructive(self.store, self.cfg.safety, names)
-            report.push = self.push(entities)
+            report.push = self.push(entities, names)
             status = "stopped" if self.stop.is_set() else ("ok" if report.ok else "undelivered")
         except SafetyStop as exc:
             status, error = "safety_stop", str(exc)
@@ -107,13 +107,14 @@ class SyncEngine:
         log.info("cycle done", **report.as_dict())
         return report
 
-    def push(self, entities: Collection[str] | None = None) -> PushReport:
+    def push(self, entities: Collection[str] | None = None,
+             sources: Sequence[str] | None = None) -> PushReport:
         if self.client is None:
             raise ConfigError("no national client: this engine only stages (dry run)")
         with self.push_lock:
             pusher = Pusher(self.store, self.stager, self.client, self.cfg.national,
                             sleep=self.sleep, stop=self.stop)
-            return pusher.drain(entities)
+            return pusher.drain(entities, sources)
 
     # pulling and staging ----------------------------------------------------------------
     def pull(self, src: SourceConfig, entities: Collection[str] | None,

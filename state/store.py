@@ -248,12 +248,24 @@ class StateStore:
                                 (base_ref,))
         return [r for (r,) in cur]
 
-    def unsent(self, entity: str, op: str, limit: int, after_id: int = 0) -> list[OutboxItem]:
+    def unsent(self, entity: str, op: str, limit: int, after_id: int = 0,
+               sources: Sequence[str] | None = None) -> list[OutboxItem]:
+        """Unsent items of an entity and op, by id; only those of `sources` when given."""
+        where = ""
+        params: tuple[str, ...] = ()
+        if sources is not None:
+            where = f" AND source IN ({','.join('?' * len(sources))})"
+            params = tuple(sources)
         cur = self.conn.execute(
             "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
-            "batch_id FROM outbox WHERE batch_id IS NULL AND entity = ? AND op = ? AND id > ? "
-            "ORDER BY id LIMIT ?", (entity, op, after_id, limit))
+            "batch_id FROM outbox WHERE batch_id IS NULL AND entity = ? AND op = ? AND id > ?"
+            f"{where} ORDER BY id LIMIT ?", (entity, op, after_id, *params, limit))
         return [_outbox(r) for r in cur]
+
+    def batch_sources(self, batch_id: int) -> set[str]:
+        cur = self.conn.execute("SELECT DISTINCT source FROM outbox WHERE batch_id = ?",
+                                (batch_id,))
+        return {s for (s,) in cur}
 
     def in_open_batch(self, ref: str) -> bool:
         return self.conn.execute("SELECT 1 FROM outbox WHERE ref = ? AND batch_id IS NOT NULL",

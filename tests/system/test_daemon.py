@@ -150,3 +150,39 @@ def test_sigterm_mid_cycle_checkpoints_and_a_later_sync_converges(tmp_path: Path
             update={"path": tmp_path / "state.db"})})
         cycle(cfg)
         check_invariants(cfg, sb, tmp_path / "haicang.db")
+
+
+def test_a_safety_stop_pauses_only_its_source_until_a_forced_resync(tmp_path: Path) -> None:
+    from bridge.sample import soft_delete
+
+    manifest = build_sample_store(tmp_path / "haicang.db", volunteers=20, seed=1)
+    build_sample_store(tmp_path / "xinyang.db", volunteers=5, seed=2)
+    records = [lid for (e, lid), out in manifest.expected.items()
+               if e == "service_record" and out == "synced"]
+    with SandboxProcess(db_path=tmp_path / "sb.db", extra_args=["--rate-per-s", "0"]) as sb:
+        config = write_config(tmp_path, sb, free_port())
+        proc = zybridge(config, "run")
+        try:
+            wait_for(lambda: sum(1 for r in platform_by_ref(sb)
+                                 if r.startswith("haicang:service_record:")) >= 60)
+            soft_delete(tmp_path / "haicang.db", "service_record", records[:80])
+
+            def paused() -> bool:
+                out, _ = zybridge(config, "status", "--json").communicate(timeout=30)
+                return json.loads(out)["sources"]["haicang"]["paused"] is not None
+
+            wait_for(paused)
+            held = platform_by_ref(sb)
+            assert not any(held[f"haicang:service_record:{r}"].get("revoked")
+                           for r in records[:80] if f"haicang:service_record:{r}" in held)
+            forced = zybridge(config, "resync", "--source", "haicang", "--entity",
+                              "service_record", "--force", "--yes")
+            out, err = forced.communicate(timeout=120)
+            assert forced.returncode == 0, (out + err).decode()
+            wait_for(lambda: not paused())
+            wait_for(lambda: sum(1 for r in platform_by_ref(sb).values()
+                                 if r.get("revoked")) >= 60)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+        assert proc.returncode == 0
