@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lint typecheck unit demo bench bench-smoke clean
+.PHONY: venv test lint typecheck unit demo bench bench-smoke soak clean
 
 $(VENV)/.stamp: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: venv
 bench-smoke: venv
 	$(BIN)/python -m bench.sandbox_intake --smoke
 	$(BIN)/python -m bench.audit_overhead --smoke
+
+soak: venv
+	ZYB_SOAK=1 $(BIN)/pytest -s -o timeout=3600 tests/system/test_state_machine.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

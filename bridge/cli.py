@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bridge import admin, auditlog, logs
+from bridge import admin, auditlog, logs, statecmd
 from bridge import config as config_mod
 from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.report import print_status, status_document
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     auditlog.register(sub)
     admin.register(sub)
+    statecmd.register(sub)
 
     d = sub.add_parser("demo", help="sample 志愿云 store → sandbox platform, one sync, a summary",
                        description="Builds a sample store, starts the sandbox, syncs twice.")
