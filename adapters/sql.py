@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -23,9 +23,11 @@ from urllib.parse import quote, unquote
 import structlog
 
 from adapters.base import Cursor, Page, SourceRow, Stream
-from bridge.errors import ConfigError, StateError
+from bridge.errors import ConfigError
 
 STAMP = "%Y-%m-%d %H:%M:%S"
+CST = timezone(timedelta(hours=8))
+SKEW_S = 300  # how far ahead of this machine's clock a source's stamp may be and count
 MODIFIED = "gmt_modified"
 ID_CHUNK = 500
 log = structlog.get_logger("adapters.sql")
@@ -168,16 +170,36 @@ def _text(value: Any) -> str:
     return value.strftime(STAMP) if isinstance(value, datetime) else str(value)
 
 
-def lookback_start(since: Cursor, lookback_s: int) -> str:
-    """`since.modified` minus the look-back window, as 'YYYY-MM-DD HH:MM:SS'."""
+def lookback_start(since: Cursor, lookback_s: int) -> str | None:
+    """`since.modified` minus the look-back window, as 'YYYY-MM-DD HH:MM:SS'; None when
+    the stored cursor is not such a time (a file written before cursors were checked)."""
     if lookback_s < 0:
         raise ValueError("lookback_s must not be negative")
+    moment = _stamp(since.modified)
+    return None if moment is None else (moment - timedelta(seconds=lookback_s)).strftime(STAMP)
+
+
+def _stamp(text: str) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(since.modified)
+        return datetime.strptime(text, STAMP)
     except ValueError:
-        raise StateError(f"stored cursor {since.modified!r} is not a "
-                         "'YYYY-MM-DD HH:MM:SS' time") from None
-    return (moment - timedelta(seconds=lookback_s)).strftime(STAMP)
+        return None
+
+
+def _trusted(table: Table, rows: Sequence[dict[str, Any]], trusted: Cursor | None,
+             now: datetime) -> Cursor | None:
+    """The cursor to store after these rows: the last row whose gmt_modified is a real
+    time not ahead of now (+300 s of skew). A row stamped in the future (a typo's 2099)
+    or with garbage would otherwise carry the cursor past every later change; such rows
+    sort last and are simply read again each cycle (their hash unchanged: no request)."""
+    ceiling = (now + timedelta(seconds=SKEW_S)).strftime(STAMP)
+    for row in rows:
+        text = _text(row[MODIFIED])
+        if _stamp(text) is None or text > ceiling:
+            continue
+        position = Cursor(text, tuple(row[k] for k in table.key))
+        trusted = position if trusted is None else max(trusted, position)
+    return trusted
 
 
 class SqlSource:
@@ -190,6 +212,8 @@ class SqlSource:
         self._tables = {t.stream: t for t in tables}
         self._lock = threading.Lock()
         self._closed = False
+        # the source's local time (UTC+08:00), for the cursor's ceiling; settable in tests
+        self._clock: Callable[[], datetime] = lambda: datetime.now(CST).replace(tzinfo=None)
 
     @property
     def connection(self) -> Any:
@@ -204,6 +228,11 @@ class SqlSource:
         table = self._table(stream)
         _check_page_size(page_size)
         start = lookback_start(since, lookback_s) if since is not None else None
+        if since is not None and start is None:
+            log.warning("stored cursor is not a time: reading the stream again from the start",
+                        stream=stream)
+            since = None
+        trusted = since
         bound: tuple[Any, ...] | None = None
         while True:
             rows = self._query(*self._changes_sql(table, start, bound, page_size))
@@ -211,9 +240,8 @@ class SqlSource:
                 return
             last = rows[-1]
             bound = (last[MODIFIED], *(last[k] for k in table.key))
-            position = Cursor(_text(bound[0]), tuple(bound[1:]))
-            cursor = position if since is None else max(since, position)
-            yield Page(self._source_rows(table, rows), cursor)
+            trusted = _trusted(table, rows, trusted, self._clock())
+            yield Page(self._source_rows(table, rows), trusted)
             if len(rows) < page_size:
                 return
 

@@ -42,6 +42,12 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             if version > migrations.LATEST:
                 raise StateError(f"the state file has schema version {version}, newer than "
                                  f"this bridge knows ({migrations.LATEST})")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if any(word in str(exc) for word in ("full", "readonly", "read-only", "locked")):
+            raise write_error(exc) from exc
+        raise StateError(f"the state file {path} is unreadable ({exc}): run "
+                         "`zybridge state check`, or restore it from a backup") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StateError(f"the state file {path} is unreadable ({exc}): run "
@@ -75,16 +81,31 @@ def _open(target: str, *, uri: bool) -> sqlite3.Connection:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (nothing half-written)."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (nothing half-written).
+    SQLite's own failures (disk full, read-only file) become one clear StateError."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        raise write_error(exc) from exc
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error:
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
             conn.execute("ROLLBACK")
-            raise
+        if isinstance(exc, sqlite3.OperationalError):
+            raise write_error(exc) from exc
+        raise
+
+
+def write_error(exc: sqlite3.Error) -> StateError:
+    text = str(exc)
+    if "full" in text:
+        return StateError(f"the disk holding the state file is full ({text}); nothing was "
+                          "half-written: free some space and run again")
+    if "readonly" in text or "read-only" in text:
+        return StateError(f"the state file cannot be written ({text}): check that its folder "
+                          "is writable; nothing was changed")
+    if "locked" in text or "busy" in text:
+        return StateError(f"the state file stayed busy ({text}): another process writes it")
+    return StateError(f"the state file could not be written: {text}")

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from bridge.errors import LockHeld
+from bridge.errors import LockHeld, StateError
 
 
 class StateLock:
@@ -20,8 +20,12 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot open the lock file {self.path}: {exc.strerror}; check "
+                             "that the state folder exists and is writable") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -162,7 +162,8 @@ def migrate(conn: sqlite3.Connection, now: str) -> int:
                          (number, now))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                conn.execute("ROLLBACK")
             raise
     return LATEST
 

@@ -123,10 +123,6 @@ def test_sql_looking_text_is_carried_as_text(
     conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/sql.py: a row whose gmt_modified is far in "
-                   "the future (a typo such as 2099-…) moves the stream's cursor there; every "
-                   "later change, stamped with the real time, lies before cursor − look-back "
-                   "and is not read again until the nightly reconcile")
 def test_a_row_stamped_in_the_future_does_not_hide_later_changes(
         tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest]) -> None:
     store, _ = sample
@@ -139,9 +135,6 @@ def test_a_row_stamped_in_the_future_does_not_hide_later_changes(
     assert held["haicang:service_record:1001"]["content"] == "之后的修改"
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/sql.py: a gmt_modified that is not a time "
-                   "(text such as 'garbage', sorting after every date) becomes the cursor; "
-                   "lookback_start() then raises StateError on every later cycle")
 def test_a_row_with_a_garbage_modified_stamp_does_not_stop_later_cycles(
         tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest]) -> None:
     store, _ = sample

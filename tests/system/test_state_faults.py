@@ -323,7 +323,7 @@ def test_a_page_limit_mid_cycle_leaves_a_healthy_file_that_converges_later(
 
     store, _ = small
     cfg = make_config(tmp_path, sandbox, store)
-    with pytest.raises(sqlite3.Error), open_runtime(cfg) as rt:
+    with pytest.raises(StateError, match="full"), open_runtime(cfg) as rt:
         pages = rt.store.conn.execute("PRAGMA page_count").fetchone()[0]
         rt.store.conn.execute(f"PRAGMA max_page_count = {pages + 15}")
         rt.engine.cycle()
@@ -332,10 +332,6 @@ def test_a_page_limit_mid_cycle_leaves_a_healthy_file_that_converges_later(
     check_invariants(cfg, sandbox, store)
 
 
-@pytest.mark.xfail(strict=True, reason="state/db.py: transaction() and migrations.migrate() "
-                   "issue ROLLBACK after SQLite already rolled back on SQLITE_FULL; the "
-                   "'cannot rollback - no transaction is active' error replaces 'database "
-                   "or disk is full' and is not a StateError")
 def test_a_full_disk_is_reported_as_a_full_disk(
         tmp_path: Path, sandbox: SandboxProcess, small: tuple[Path, SampleManifest]) -> None:
     store, _ = small
@@ -361,9 +357,6 @@ def test_a_read_only_state_folder_changes_nothing(
         check_invariants(cfg, sandbox, store)
 
 
-@pytest.mark.xfail(strict=True, reason="state/lock.py: StateLock.acquire lets the OSError "
-                   "(EROFS) of opening <state>.lock escape untranslated; the CLI prints "
-                   "'unexpected error' and exits 1 instead of a StateError (exit 2)")
 def test_a_read_only_state_folder_is_a_state_error(
         tmp_path: Path, sandbox: SandboxProcess, small: tuple[Path, SampleManifest]) -> None:
     store, _ = small
@@ -385,7 +378,7 @@ def test_a_read_only_state_connection_writes_nothing(
     assert cycle(cfg).ok
     before = checkpointed(cfg.state.path)
     update_rows(store, "volunteer", [1000, 1001], {"email": "ro@example.org"})
-    with pytest.raises(sqlite3.OperationalError, match="readonly"), \
+    with pytest.raises(StateError, match="cannot be written"), \
             open_runtime(cfg) as rt:
         rt.store.conn.close()
         rt.store.conn = sqlite3.connect(f"file:{cfg.state.path}?mode=ro", uri=True,
