@@ -157,6 +157,8 @@ class Pusher:
             return None
         if item.op == "revoke":
             return canonical(item.payload).encode("utf-8")
+        if item.entity == "service_record" and self.store.pending_revoke(item.base_ref):
+            return None  # the record it replaces must be revoked first, or they overlap
         eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
                                         batch_refs=batch_refs)
         key = (item.source, item.entity, item.local_id)

@@ -38,7 +38,8 @@ def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict
 
     Lenient (staging): a parent pending in the outbox counts as there. Strict (forming a
     batch): only the ledger, or an item earlier in the same batch, counts; a pending
-    parent holds the item back."""
+    required parent holds the item back, a pending optional one is left out and waited
+    on (two teams naming each other as parent must not hold each other forever)."""
     out = dict(payload)
     waits: list[tuple[str, bool]] = []
     verdict = Verdict.OK
@@ -52,9 +53,7 @@ def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict
                 state = _parent_state(store, str(ref), strict, batch_refs)
                 if state == "ok":
                     keep.append(ref)
-                elif state == "pending":
-                    verdict = _worst(verdict, Verdict.HOLD)
-                else:
+                else:  # an optional parent not there yet: left out, and waited on
                     waits.append((str(ref), False))
             if keep:
                 out[field] = keep
@@ -62,9 +61,9 @@ def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict
                 del out[field]
             continue
         state = _parent_state(store, str(value), strict, batch_refs)
-        if state == "pending":
+        if state == "pending" and required:
             verdict = _worst(verdict, Verdict.HOLD)
-        elif state == "missing":
+        elif state != "ok":
             waits.append((str(value), required))
             if required:
                 verdict = Verdict.BLOCKED
@@ -138,12 +137,17 @@ class Stager:
             full = {**eff, "external_ref": ref}
             digest = payload_hash(full)
             ledger = self.store.ledger(ref)
-            same = ledger is not None and ledger.hash == digest and ledger.status != "revoked"
-            if force or not (same or self.store.dead_hash(ref) == digest):
+            # another version of this ref in an unacknowledged batch may still land: then
+            # the ledger's hash says nothing of what the platform will hold
+            settled = not self.store.in_open_batch(ref)
+            same = (settled and ledger is not None and ledger.hash == digest
+                    and ledger.status != "revoked")
+            if force or not (same or (settled and self.store.dead_hash(ref) == digest)):
                 self.store.enqueue(ref, row.base_ref, key, "upsert", full, digest, force=force)
             else:
                 self.store.drop_unsent(ref)
         self.store.set_waits(key, all_waits)
+        self.store.clear_dead_of_base(row.base_ref, keep=set(wanted))
 
     def _retire(self, key: RowKey, base_ref: str, ref: str, why: str) -> None:
         ledger = self.store.ledger(ref)
@@ -183,6 +187,7 @@ class Stager:
             for ref in self.store.live_refs(res.base_ref):
                 self._retire(key, res.base_ref, ref, res.why if res.why in REVOKE_REASONS
                              else "ineligible")
+        self.store.clear_dead_of_base(res.base_ref)
 
     def _deferred(self, key: RowKey, res: Deferred, source_row: Any,
                   modified: str | None) -> None:
@@ -197,6 +202,7 @@ class Stager:
         if res.entity == "service_record":  # not eligible now: off the platform until it is
             for ref in self.store.live_refs(res.base_ref):
                 self._retire(key, res.base_ref, ref, "ineligible")
+        self.store.clear_dead_of_base(res.base_ref)
 
     def _drop_unsent_upserts(self, base_ref: str) -> None:
         for ref in self.store.unsent_for_base(base_ref):

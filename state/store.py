@@ -237,7 +237,9 @@ class StateStore:
             "force, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (ref) WHERE batch_id IS NULL DO UPDATE SET op = excluded.op, "
             "payload = excluded.payload, hash = excluded.hash, "
-            "force = MAX(outbox.force, excluded.force), ref_misses = 0",
+            "force = MAX(outbox.force, excluded.force), "
+            "ref_misses = CASE WHEN outbox.hash = excluded.hash THEN outbox.ref_misses "
+            "ELSE 0 END",
             (ref, base_ref, *key, op, dumps(payload), digest, int(force), db.utcnow()))
 
     def drop_unsent(self, ref: str) -> None:
@@ -351,6 +353,17 @@ class StateStore:
 
     def clear_dead(self, ref: str) -> None:
         self.conn.execute("DELETE FROM dead_letters WHERE ref = ?", (ref,))
+
+    def clear_dead_of_base(self, base_ref: str, keep: set[str] | None = None) -> None:
+        """Forget dead letters of refs this base no longer produces (all, without keep)."""
+        for ref in [r for (r,) in self.conn.execute(
+                "SELECT ref FROM dead_letters WHERE base_ref = ?", (base_ref,))]:
+            if keep is None or ref not in keep:
+                self.clear_dead(ref)
+
+    def pending_revoke(self, base_ref: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM outbox WHERE base_ref = ? AND op = 'revoke'",
+                                 (base_ref,)).fetchone() is not None
 
     def has_dead(self, base_ref: str) -> bool:
         return self.conn.execute("SELECT 1 FROM dead_letters WHERE base_ref = ?",
