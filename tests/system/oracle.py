@@ -87,7 +87,7 @@ def _same_content(ref: str, entity: str, payload: dict[str, Any], record: dict[s
     for field, value in payload.items():
         if field in SKIP_FIELDS or field in refs:
             continue
-        assert _same(record.get(field), value), \
+        assert same_value(record.get(field), value), \
             f"{ref}.{field}: the platform holds a stale value"
     for field, required in refs.items():
         parent = payload.get(field)
@@ -97,7 +97,9 @@ def _same_content(ref: str, entity: str, payload: dict[str, Any], record: dict[s
             assert have == want, f"{ref}.{field}: the platform names another parent"
 
 
-def _same(a: object, b: object) -> bool:
+def same_value(a: object, b: object) -> bool:
+    """Equal as the platform compares: datetimes as instants, lists as sets, numbers by
+    value."""
     if isinstance(a, str) and isinstance(b, str) and "T" in a and "T" in b:
         try:
             return datetime.fromisoformat(a) == datetime.fromisoformat(b)

@@ -19,6 +19,7 @@ from tests.system.helpers import (
     platform_by_ref,
     state_rows,
 )
+from tests.system.oracle import same_value
 
 CST = timezone(timedelta(hours=8))
 
@@ -78,20 +79,7 @@ def test_the_platform_holds_exactly_what_the_ledger_says_was_acknowledged(
             if field.endswith("_external_ref") or field.endswith("_external_refs") \
                     or field == "external_ref":
                 continue
-            assert _same(record.get(field), value), (ref, field, record.get(field), value)
-
-
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, str) and isinstance(b, str) and "T" in a and "T" in b:
-        try:
-            return datetime.fromisoformat(a) == datetime.fromisoformat(b)
-        except ValueError:
-            return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return sorted(map(str, a)) == sorted(map(str, b))
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return abs(a - b) < 1e-9
-    return a == b
+            assert same_value(record.get(field), value), (ref, field, record.get(field), value)
 
 
 def test_split_records_keep_their_minutes(
