@@ -47,7 +47,6 @@ from mappings.normalize import (
 from mappings.result import Deferred, MapContext, Mapped, MapResult, Part, Quarantined, Skipped, ref
 
 Row = Mapping[str, Any]
-NATIONALITY_BY_PREFIX = {"810000": "344", "820000": "446", "830000": "158"}
 ENTRY_METHOD = "1"
 
 
@@ -82,11 +81,12 @@ def _identity(f: Fields, row: Row) -> date | None:
     if local_birth is not None and local_birth != birth:
         f.warn("birth_date", "ID_MISMATCH", "birthDate disagrees with the ID number; the "
                                             "number's is sent")
-    if number.startswith("9"):
+    nationality = codes.nationality_of_id(number)
+    if nationality is None:
         f.refuse("nationality", "REQUIRED", "a 9-series permanent residence ID does not give "
                                             "the nationality")
     else:
-        f.put("nationality", NATIONALITY_BY_PREFIX.get(number[:6], "156"))
+        f.put("nationality", nationality)
     return birth
 
 

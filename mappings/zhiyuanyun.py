@@ -66,7 +66,6 @@ from mappings.result import (
 )
 
 Row = Mapping[str, Any]
-_NATIONALITY_BY_PREFIX = {"810000": "344", "820000": "446", "830000": "158"}
 _ID18_SHAPE = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
 
 
@@ -199,7 +198,7 @@ def _nationality(f: Fields, cert: str | None, id_type: str | None,
     if cert is not None and codes.is_foreign_permit(cert):
         why = "a foreign permanent residence permit does not give the nationality"
     elif id_type == "01" and number is not None:
-        code = None if number.startswith("9") else _NATIONALITY_BY_PREFIX.get(number[:6], "156")
+        code = codes.nationality_of_id(number)
         why = "a 9-series permanent residence ID does not give the nationality"
     elif id_type == "04":
         code = "158"

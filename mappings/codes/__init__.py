@@ -131,6 +131,18 @@ def id_type(cert_type: str) -> str | None:
     return CERT_TYPES.get(key(cert_type))
 
 
+_NATIONALITY_BY_PREFIX = {"810000": "344", "820000": "446", "830000": "158"}
+
+
+def nationality_of_id(number: str) -> str | None:
+    """The nationality an 18-digit `01` number gives by its prefix (居住证 810000 → 344,
+    820000 → 446, 830000 → 158; else 156); None for a 9-series permanent residence ID,
+    which does not tell it (local-sources.md §A)."""
+    if number.startswith("9"):
+        return None
+    return _NATIONALITY_BY_PREFIX.get(number[:6], "156")
+
+
 def is_foreign_permit(cert_type: str) -> bool:
     return key(cert_type) in FOREIGN_PERMITS
 
