@@ -11,6 +11,10 @@ $(VENV)/.stamp: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+$(VENV)/.bench-stamp: $(VENV)/.stamp
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
 venv: $(VENV)/.stamp
 
 lint: venv
@@ -23,11 +27,11 @@ test: venv lint
 demo: venv
 	$(BIN)/zybridge demo
 
-bench: venv
+bench: $(VENV)/.bench-stamp
 	$(BIN)/python -m bench.sandbox_intake
 	$(BIN)/python -m bench.audit_overhead
 
-bench-smoke: venv
+bench-smoke: $(VENV)/.bench-stamp
 	$(BIN)/python -m bench.sandbox_intake --smoke
 	$(BIN)/python -m bench.audit_overhead --smoke
 
