@@ -57,6 +57,7 @@ class NationalConfig(_Frozen):
     deadline_s: float = Field(default=300.0, gt=0)
     retry_base_s: float = Field(default=0.5, gt=0)   # first backoff ceiling (full jitter)
     retry_cap_s: float = Field(default=30.0, gt=0)   # largest backoff ceiling
+    pipeline: bool = True  # send creations while a cycle is still staging (bridge/pump.py)
 
     @model_validator(mode="after")
     def _url(self) -> NationalConfig:

@@ -86,19 +86,27 @@ class Pusher:
         self._skip: set[str] = set()
         self._sources: list[str] | None = None
         self._size: dict[tuple[str, str], int] = {}
+        self._new_only = False
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
-              sources: Sequence[str] | None = None) -> PushReport:
+              sources: Sequence[str] | None = None, *,
+              new_only: bool = False) -> PushReport:
         """Send what the outbox holds, phase by phase; only the items of `sources` when
-        given (a source paused by a safety stop is never sent by another's cycle)."""
+        given (a source paused by a safety stop is never sent by another's cycle).
+
+        `new_only` sends only creations (upserts of refs the platform has never been
+        sent), which no safety stop counts: the pass that runs while a cycle is still
+        staging (bridge/pump.py)."""
         self._sources = list(sources) if sources is not None else None
+        self._new_only = new_only
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
             for entity, op in PHASES:
-                if entities and entity not in entities:
+                if (entities and entity not in entities) or (new_only and op != "upsert"):
                     continue
-                self._send(pool, [b for b in self.store.open_batches()
-                                  if (b.entity, b.op) == (entity, op) and self._ours(b)])
+                if not new_only:
+                    self._send(pool, [b for b in self.store.open_batches()
+                                      if (b.entity, b.op) == (entity, op) and self._ours(b)])
                 while not self.stop.is_set():
                     formed = self._form(entity, op, self.cfg.max_in_flight * 2)
                     if not formed:
@@ -131,7 +139,8 @@ class Pusher:
             blobs: list[bytes] = []
             after = 0
             while len(formed) < max_batches:
-                chunk = self.store.unsent(entity, op, 500, after, self._sources)
+                chunk = self.store.unsent(entity, op, 500, after, self._sources,
+                                          new_only=self._new_only)
                 if not chunk:
                     break
                 for item in chunk:
@@ -160,12 +169,12 @@ class Pusher:
         if item.entity == "service_record" and self.store.pending_revoke(item.base_ref):
             return None  # the record it replaces must be revoked first, or they overlap
         eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
-                                        batch_refs=batch_refs)
+                                        batch_refs=batch_refs, hold_pending=self._new_only)
+        if verdict is Verdict.HOLD:  # formed again in a later round, waits and all
+            return None
         key = (item.source, item.entity, item.local_id)
         for parent, required in waits:
             self.store.add_wait(key, parent, required)
-        if verdict is Verdict.HOLD:
-            return None
         if verdict is Verdict.BLOCKED:
             self.store.delete_outbox(item.id)
             self.stager.refresh_status(key)

@@ -38,14 +38,24 @@ def destructive_count(store: StateStore, sources: Sequence[str]) -> tuple[int, i
         new, old = json.loads(new_text), json.loads(old_text or "{}")
         if new.get("status") == ending and old.get("status") != ending:
             endings += 1
-    live = store.conn.execute(
+    return int(revokes) + endings, live_count(store, sources)
+
+
+def live_count(store: StateStore, sources: Sequence[str]) -> int:
+    """Records of these sources the platform holds (owner or alias)."""
+    marks = ",".join("?" * len(sources))
+    return int(store.conn.execute(
         f"SELECT COUNT(*) FROM ledger WHERE status IN ('synced', 'alias') "
-        f"AND source IN ({marks})", tuple(sources)).fetchone()[0]
-    return int(revokes) + endings, int(live)
+        f"AND source IN ({marks})", tuple(sources)).fetchone()[0])
 
 
-def check_destructive(store: StateStore, cfg: SafetyConfig, sources: Sequence[str]) -> None:
+def check_destructive(store: StateStore, cfg: SafetyConfig, sources: Sequence[str],
+                      live_before: int | None = None) -> None:
+    """`live_before`: the live count when the cycle began (creations sent while it
+    staged must not raise the limit for its revocations)."""
     count, live = destructive_count(store, sources)
+    if live_before is not None:
+        live = live_before
     allowed = max(cfg.max_revoke_min, int(cfg.max_revoke_share * live))
     if count > allowed:
         raise SafetyStop(

@@ -7,15 +7,15 @@ store; no network.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC
 from enum import Enum
 from typing import Any
 
-from bridge.refs import REF_FIELDS, compose, payload_hash
+from bridge.refs import REF_FIELDS, compose, parent_refs, payload_hash
 from mappings.result import Deferred, Mapped, MapResult, Quarantined, Skipped
 from state.audit import Entry
-from state.store import RowKey, StateStore, dumps
+from state.store import RowKey, StateStore, source_text
 
 REVOKE_REASONS = {
     "deleted": "记录已在本地系统删除",
@@ -31,15 +31,20 @@ class Verdict(Enum):
 
 
 def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict: bool,
-              batch_refs: Collection[str] = ()) -> tuple[dict[str, Any], list[tuple[str, bool]],
-                                                          Verdict]:
+              batch_refs: Collection[str] = (), hold_pending: bool = False,
+              known: dict[str, str] | None = None,
+              ) -> tuple[dict[str, Any], list[tuple[str, bool]], Verdict]:
     """The payload as it can be sent now: optional references to records the platform
     does not hold are left out (and waited on); a missing required parent blocks.
 
     Lenient (staging): a parent pending in the outbox counts as there. Strict (forming a
     batch): only the ledger, or an item earlier in the same batch, counts; a pending
     required parent holds the item back, a pending optional one is left out and waited
-    on (two teams naming each other as parent must not hold each other forever)."""
+    on (two teams naming each other as parent must not hold each other forever).
+    `hold_pending` (strict, while the cycle is still staging) holds an item back for a
+    pending optional parent too, rather than send it without the reference now and
+    again with it later. `known` answers parent states already looked up in bulk
+    (StateStore.parent_states) and is read before the store."""
     out = dict(payload)
     waits: list[tuple[str, bool]] = []
     verdict = Verdict.OK
@@ -50,7 +55,9 @@ def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict
         if isinstance(value, list):
             keep = []
             for ref in value:
-                state = _parent_state(store, str(ref), strict, batch_refs)
+                state = _parent_state(store, str(ref), strict, batch_refs, known, hold_pending)
+                if state == "pending" and hold_pending:
+                    verdict = _worst(verdict, Verdict.HOLD)
                 if state == "ok":
                     keep.append(ref)
                 else:  # an optional parent not there yet: left out, and waited on
@@ -60,8 +67,8 @@ def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict
             else:
                 del out[field]
             continue
-        state = _parent_state(store, str(value), strict, batch_refs)
-        if state == "pending" and required:
+        state = _parent_state(store, str(value), strict, batch_refs, known, hold_pending)
+        if state == "pending" and (required or hold_pending):
             verdict = _worst(verdict, Verdict.HOLD)
         elif state != "ok":
             waits.append((str(value), required))
@@ -77,8 +84,16 @@ def _worst(a: Verdict, b: Verdict) -> Verdict:
     return a if order.index(a) >= order.index(b) else b
 
 
-def _parent_state(store: StateStore, ref: str, strict: bool, batch_refs: Collection[str]) -> str:
-    if ref in batch_refs or store.available(ref):
+def _parent_state(store: StateStore, ref: str, strict: bool, batch_refs: Collection[str],
+                  known: dict[str, str] | None = None, hold: bool = False) -> str:
+    if known is not None and ref in known:
+        state = known[ref]
+        return "ok" if state == "pending" and not strict else state
+    if ref in batch_refs:
+        return "ok"
+    if hold and store.pending_upsert(ref):
+        return "pending"  # an update of the parent goes first (a project's new window)
+    if store.available(ref):
         return "ok"
     if store.pending_upsert(ref):
         return "pending" if strict else "ok"
@@ -89,11 +104,81 @@ class Stager:
     def __init__(self, store: StateStore) -> None:
         self.store = store
 
+    def stage_many(self, source: str, staged: Sequence[tuple[MapResult, Any, str | None]],
+                   *, force: bool = False) -> None:
+        """Stage a page of (result, source row, modified). Rows the state file has never
+        seen (a backfill's every row) take a short path of a few statements each, with
+        their parents looked up once for the page; every other row goes through stage()."""
+        keys = [(source, r.entity, r.local_id) for r, _, _ in staged]
+        known = self.store.known_keys(keys)
+        in_ledger = self.store.bases_in_ledger({r.base_ref for r, _, _ in staged})
+        parents = self.store.parent_states({ref for r, _, _ in staged if isinstance(r, Mapped)
+                                            for p in r.parts
+                                            for ref, _ in parent_refs(r.entity, dict(p.payload))})
+        seen: set[RowKey] = set()
+        for key, (result, source_row, modified) in zip(keys, staged, strict=True):
+            if force or key in known or key in seen or result.base_ref in in_ledger:
+                self.stage(source, result, source_row, modified, force=force)
+                parents.clear()  # the slow path may have changed the outbox
+            else:
+                self._new(key, result, source_row, modified, parents)
+            seen.add(key)
+
+    def _new(self, key: RowKey, res: MapResult, source_row: Any, modified: str | None,
+             parents: dict[str, str]) -> None:
+        """A row never seen: nothing of its base is in the outbox, the ledger or the dead
+        letters, so staging it is writing it (and its outbox rows and waits) once."""
+        if not isinstance(res, Mapped):
+            self._new_other(key, res, source_row, modified)
+            return
+        waits: list[tuple[str, bool]] = []
+        queued = 0
+        for suffix, payload in ((p.suffix, dict(p.payload)) for p in res.parts):
+            eff, part_waits, verdict = effective(self.store, res.entity, payload, strict=False,
+                                                 known=parents)
+            waits.extend(part_waits)
+            if verdict is Verdict.BLOCKED:
+                continue
+            ref = compose(res.base_ref, 1, suffix)
+            full = {**eff, "external_ref": ref}
+            self.store.enqueue(ref, res.base_ref, key, "upsert", full, payload_hash(full))
+            parents[ref] = "pending"
+            queued += 1
+        blocked = any(required for _, required in waits)
+        status = "pending" if queued else ("blocked" if blocked else "synced")
+        self.store.put_row(key, base_ref=res.base_ref, state="mapped", generation=1,
+                           parts=[(p.suffix, dict(p.payload)) for p in res.parts],
+                           warnings=[w.to_json() for w in res.warnings],
+                           source_row=source_row, modified=modified, status=status)
+        if waits:
+            self.store.set_waits(key, waits)
+
+    def _new_other(self, key: RowKey, res: MapResult, source_row: Any,
+                   modified: str | None) -> None:
+        if isinstance(res, Quarantined):
+            self.store.put_row(key, base_ref=res.base_ref, state="quarantined", generation=1,
+                               reasons=[r.to_json() for r in res.reasons],
+                               warnings=[w.to_json() for w in res.warnings],
+                               source_row=source_row, modified=modified, status="quarantined")
+            self.store.audit([Entry("quarantine", {
+                "reasons": [{"field": r.field, "code": r.code} for r in res.reasons]},
+                ref=res.base_ref)])
+        elif isinstance(res, Skipped):
+            self.store.put_row(key, base_ref=res.base_ref, state="skipped", generation=1,
+                               why=res.why, source_row=source_row, modified=modified,
+                               status="skipped")
+        elif isinstance(res, Deferred):
+            until = (res.until.astimezone(UTC).isoformat(timespec="microseconds")
+                     if res.until else None)
+            self.store.put_row(key, base_ref=res.base_ref, state="deferred", generation=1,
+                               why=res.detail or "not yet eligible", source_row=source_row,
+                               not_before=until, modified=modified, status="skipped")
+
     def stage(self, source: str, result: MapResult, source_row: Any = None,
               modified: str | None = None, *, force: bool = False) -> None:
         key: RowKey = (source, result.entity, result.local_id)
         dropped = self.store.dropped_source_row(key)
-        if dropped is not None and not force and dropped == dumps(source_row):
+        if dropped is not None and not force and dropped == source_text(source_row):
             return  # an admin dropped this version; it comes back only when it changes
         if isinstance(result, Mapped):
             self._mapped(key, result, source_row, modified, force)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -19,12 +18,13 @@ from bridge import metrics, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop, TransientError
 from bridge.national import NationalClient
+from bridge.pump import PushPump
 from bridge.push import Pusher, PushReport
 from bridge.stage import Stager
 from mappings import get as get_mapping
 from mappings.result import MapContext, MapResult, Quarantined, Reason
 from mappings.result import ref as make_ref
-from state.store import StateStore
+from state.store import SourceText, StateStore
 
 log = structlog.get_logger("bridge.sync")
 CST = timedelta(hours=8)
@@ -65,6 +65,7 @@ class SyncEngine:
         self.stager = Stager(store)
         self.stop = stop or threading.Event()
         self.push_lock = push_lock or nullcontext()
+        self._page_done: Callable[[], None] | None = None
 
     def cycle(self, sources: Sequence[str] | None = None,
               entities: Collection[str] | None = None, *, kind: str = "sync",
@@ -77,6 +78,8 @@ class SyncEngine:
         report.run_id = self.store.start_run(kind, names)
         structlog.contextvars.bind_contextvars(run_id=report.run_id)
         status, error = "failed", None
+        live = safety.live_count(self.store, names)
+        pump = self._pump(report.run_id, entities, names)
         try:
             for name in names:
                 if full:
@@ -88,8 +91,9 @@ class SyncEngine:
             if force:
                 safety.unpause(self.store, names)
             else:
-                safety.check_destructive(self.store, self.cfg.safety, names)
-            report.push = self.push(entities, names)
+                safety.check_destructive(self.store, self.cfg.safety, names, live)
+            report.push = pump.finish() if pump else self.push(entities, names)
+            pump = None
             status = "stopped" if self.stop.is_set() else ("ok" if report.ok else "undelivered")
         except SafetyStop as exc:
             status, error = "safety_stop", str(exc)
@@ -101,11 +105,36 @@ class SyncEngine:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            self._page_done = None
+            if pump is not None:
+                pump.abandon()
             report.seconds = time.monotonic() - started
             self.store.finish_run(report.run_id, status, report.as_dict(), error)
             structlog.contextvars.unbind_contextvars("run_id")
         log.info("cycle done", **report.as_dict())
         return report
+
+    def _pump(self, run_id: int, entities: Collection[str] | None,
+              names: Sequence[str]) -> PushPump | None:
+        """A pump that sends creations while this cycle stages (bridge/pump.py), for a
+        backfill: sources whose records the platform does not hold yet. None otherwise,
+        and when the engine only stages or its store has no file to open again."""
+        if (self.client is None or self.store.path is None or not self.cfg.national.pipeline
+                or self.store.holds_records(names, "service_record")):
+            return None  # only a backfill: no creation can then overlap a record on its
+            # way off the platform (revocations go after the safety checks)
+        path = self.store.path
+        pump = PushPump(lambda: StateStore.open(path), run_id, self.client,
+                        self.cfg.national, entities=entities, sources=names,
+                        push_lock=self.push_lock, stop=self.stop, sleep=self.sleep)
+        pump.start()
+
+        def page_done() -> None:
+            if pump.failed is not None:
+                raise pump.failed
+            pump.staged()
+        self._page_done = page_done
+        return pump
 
     def push(self, entities: Collection[str] | None = None,
              sources: Sequence[str] | None = None) -> PushReport:
@@ -151,21 +180,46 @@ class SyncEngine:
                    report: CycleReport, *, force: bool = False) -> None:
         ctx = self.context(src)
         mapping = get_mapping(src.mapping)
-        results = [(row, _map_safely(mapping.map_row, row, ctx)) for row in page.rows]
+        rows = [(row, SourceText.of(row.data)) for row in page.rows]
+        if stream is not None and not force:
+            rows = self._changed(src.name, rows, report)
+        results = [(row, data, _map_safely(mapping.map_row, row, ctx)) for row, data in rows]
         with self.store.transaction():
-            for row, result in results:
-                self.stager.stage(src.name, result, _jsonable(row.data), row.modified,
-                                  force=force)
+            self.stager.stage_many(src.name, [(result, data, row.modified)
+                                              for row, data, result in results], force=force)
+            for row, _, result in results:
                 report.pulled[row.entity] += 1
                 report.outcomes[type(result).__name__.lower()] += 1
             if stream is not None and page.cursor is not None:
                 self.store.set_cursor(src.name, stream, page.cursor)
-        for row, result in results:
+        if self._page_done is not None:
+            self._page_done()
+        for row, _, result in results:
             if isinstance(result, Quarantined):
                 metrics.QUARANTINED.labels(src.name, row.entity).inc()
                 log.warning("quarantined", source=src.name, entity=row.entity,
                             external_ref=result.base_ref,
                             reasons=[f"{r.field}:{r.code}" for r in result.reasons])
+
+    def _changed(self, source: str, rows: list[tuple[SourceRow, SourceText]],
+                 report: CycleReport) -> list[tuple[SourceRow, SourceText]]:
+        """Leave out rows whose source data equals what was last staged for them (the
+        look-back window's re-reads, a volunteer again through its memberships): their
+        mapping is settled and staging them again would change nothing."""
+        by_entity: dict[str, list[str]] = {}
+        for row, _ in rows:
+            by_entity.setdefault(row.entity, []).append(row.local_id)
+        stored = {(entity, local_id): text for entity, ids in by_entity.items()
+                  for local_id, text in self.store.settled_source_rows(source, entity,
+                                                                       ids).items()}
+        out = []
+        for row, data in rows:
+            if stored.get((row.entity, row.local_id)) == data:
+                report.pulled[row.entity] += 1
+                report.outcomes["unchanged"] += 1
+            else:
+                out.append((row, data))
+        return out
 
     def remap_due(self, src: SourceConfig, entities: Collection[str] | None,
                   report: CycleReport) -> None:
@@ -209,7 +263,3 @@ def _map_safely(fn: Callable[[SourceRow, MapContext], MapResult], row: SourceRow
                                                               row.local_id),
                            (Reason("", "MAPPING_ERROR",
                                    f"the mapping failed on this row: {type(exc).__name__}"),))
-
-
-def _jsonable(data: Mapping[str, Any]) -> Any:
-    return json.loads(json.dumps(dict(data), ensure_ascii=False, default=str))

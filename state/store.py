@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,20 @@ RowKey = tuple[str, str, str]  # (source, entity, local_id)
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class SourceText(str):
+    """A source row already serialized the way the state file stores it (dumps with
+    `default=str`): stored and compared as is, never serialized twice."""
+
+    @classmethod
+    def of(cls, data: Any) -> SourceText:
+        return cls(json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                              default=str))
+
+
+def source_text(source_row: Any) -> str:
+    return source_row if isinstance(source_row, SourceText) else dumps(source_row)
 
 
 @dataclass(frozen=True)
@@ -128,20 +142,21 @@ class StateStore:
                 parts: Sequence[tuple[str, dict[str, Any]]] = (), reasons: Sequence[Any] = (),
                 warnings: Sequence[Any] = (), why: str | None = None,
                 source_row: Any = None, not_before: str | None = None,
-                modified: str | None = None) -> None:
+                modified: str | None = None, status: str = "pending") -> None:
         now = db.utcnow()
         self.conn.execute(
             "INSERT INTO rows (source, entity, local_id, base_ref, state, status, why, "
             "generation, parts, reasons, warnings, source_row, not_before, modified, "
             "first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source, entity, local_id) DO UPDATE SET base_ref = excluded.base_ref, "
             "state = excluded.state, why = excluded.why, generation = excluded.generation, "
             "parts = excluded.parts, reasons = excluded.reasons, warnings = excluded.warnings, "
             "source_row = excluded.source_row, not_before = excluded.not_before, "
             "modified = excluded.modified, last_seen = excluded.last_seen",
-            (*key, base_ref, state, why, generation, dumps(list(parts)), dumps(list(reasons)),
-             dumps(list(warnings)), dumps(source_row), not_before, modified, now, now))
+            (*key, base_ref, state, status, why, generation, dumps(list(parts)),
+             dumps(list(reasons)), dumps(list(warnings)), source_text(source_row), not_before,
+             modified, now, now))
 
     def set_status(self, key: RowKey, status: str) -> None:
         self.conn.execute("UPDATE rows SET status = ? WHERE source = ? AND entity = ? "
@@ -153,6 +168,69 @@ class StateStore:
             "SELECT source_row FROM rows WHERE source = ? AND entity = ? AND local_id = ? "
             "AND state = 'skipped' AND why = 'dropped'", key).fetchone()
         return str(found[0]) if found else None
+
+    def settled_source_rows(self, source: str, entity: str,
+                            local_ids: Sequence[str]) -> dict[str, str]:
+        """local_id → stored source row (as stored) of rows whose mapping is settled
+        (mapped, quarantined or skipped, not deferred), in chunks of 500 ids."""
+        out: dict[str, str] = {}
+        for at in range(0, len(local_ids), 500):
+            chunk = list(local_ids[at:at + 500])
+            cur = self.conn.execute(
+                "SELECT local_id, source_row FROM rows WHERE source = ? AND entity = ? "
+                f"AND local_id IN ({','.join('?' * len(chunk))}) "
+                "AND state IN ('mapped', 'quarantined', 'skipped')", (source, entity, *chunk))
+            out.update({str(i): str(r) for i, r in cur if r is not None})
+        return out
+
+    def known_keys(self, keys: Sequence[RowKey]) -> set[RowKey]:
+        """Which of these rows the state file holds (one query per source and entity)."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for source, entity, local_id in keys:
+            groups.setdefault((source, entity), []).append(local_id)
+        out: set[RowKey] = set()
+        for (source, entity), ids in groups.items():
+            for at in range(0, len(ids), 500):
+                chunk = ids[at:at + 500]
+                cur = self.conn.execute(
+                    "SELECT local_id FROM rows WHERE source = ? AND entity = ? "
+                    f"AND local_id IN ({','.join('?' * len(chunk))})", (source, entity, *chunk))
+                out.update((source, entity, str(i)) for (i,) in cur)
+        return out
+
+    def holds_records(self, sources: Sequence[str], entity: str) -> bool:
+        """The platform holds (or held) some record of this entity from these sources."""
+        marks = ",".join("?" * len(sources))
+        return self.conn.execute(
+            f"SELECT 1 FROM ledger WHERE entity = ? AND source IN ({marks}) LIMIT 1",
+            (entity, *sources)).fetchone() is not None
+
+    def bases_in_ledger(self, base_refs: Collection[str]) -> set[str]:
+        todo = list(base_refs)
+        out: set[str] = set()
+        for at in range(0, len(todo), 500):
+            chunk = todo[at:at + 500]
+            cur = self.conn.execute("SELECT DISTINCT base_ref FROM ledger WHERE base_ref IN "
+                                    f"({','.join('?' * len(chunk))})", chunk)
+            out.update(b for (b,) in cur)
+        return out
+
+    def parent_states(self, refs: Collection[str]) -> dict[str, str]:
+        """ref → "ok" (the platform holds it) | "pending" (an upsert in the outbox) |
+        "missing", for many refs at once."""
+        out = dict.fromkeys(refs, "missing")
+        todo = list(refs)
+        for at in range(0, len(todo), 400):
+            chunk = todo[at:at + 400]
+            marks = ",".join("?" * len(chunk))
+            for (ref,) in self.conn.execute(
+                    f"SELECT ref FROM outbox WHERE op = 'upsert' AND ref IN ({marks})", chunk):
+                out[ref] = "pending"
+            for (ref,) in self.conn.execute(
+                    f"SELECT ref FROM ledger WHERE ref IN ({marks}) AND national_id IS NOT NULL "
+                    "AND status IN ('synced', 'alias')", chunk):
+                out[ref] = "ok"
+        return out
 
     def deferred_due(self, source: str, now: str, limit: int = 10_000) -> list[RowKey]:
         cur = self.conn.execute(
@@ -251,13 +329,17 @@ class StateStore:
         return [r for (r,) in cur]
 
     def unsent(self, entity: str, op: str, limit: int, after_id: int = 0,
-               sources: Sequence[str] | None = None) -> list[OutboxItem]:
-        """Unsent items of an entity and op, by id; only those of `sources` when given."""
+               sources: Sequence[str] | None = None, *,
+               new_only: bool = False) -> list[OutboxItem]:
+        """Unsent items of an entity and op, by id; only those of `sources` when given;
+        only refs the platform has never been sent (no ledger row) with `new_only`."""
         where = ""
         params: tuple[str, ...] = ()
         if sources is not None:
             where = f" AND source IN ({','.join('?' * len(sources))})"
             params = tuple(sources)
+        if new_only:
+            where += " AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = outbox.ref)"
         cur = self.conn.execute(
             "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
             "batch_id FROM outbox WHERE batch_id IS NULL AND entity = ? AND op = ? AND id > ?"
