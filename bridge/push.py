@@ -87,6 +87,7 @@ class Pusher:
         self._sources: list[str] | None = None
         self._size: dict[tuple[str, str], int] = {}
         self._new_only = False
+        self._early_after: dict[tuple[str, str], int] = {}
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
@@ -132,32 +133,51 @@ class Pusher:
                                              & set(self._sources))
 
     def _form(self, entity: str, op: str, max_batches: int) -> list[Batch]:
+        """Persist up to max_batches batches of what can go now. A `new_only` pass forms
+        full batches only and does not look again at items it held back (the cycle's
+        ordinary drain takes them), so it costs what it sends."""
         size = self._size.get((entity, op), self.cfg.batch_size)
         formed: list[Batch] = []
         with self.store.transaction():
             chosen: list[OutboxItem] = []
+            refs: set[str] = set()
             blobs: list[bytes] = []
-            after = 0
+            body_len = 0
+            after = self._early_after.get((entity, op), 0) if self._new_only else 0
             while len(formed) < max_batches:
                 chunk = self.store.unsent(entity, op, 500, after, self._sources,
                                           new_only=self._new_only)
                 if not chunk:
                     break
                 for item in chunk:
-                    after = item.id
                     if len(formed) >= max_batches:
                         break
-                    blob = self._prepare(item, {c.ref for c in chosen})
+                    after = item.id
+                    if len(chosen) >= size:
+                        formed.append(self._persist(entity, op, chosen, blobs))
+                        chosen, refs, blobs, body_len = [], set(), [], 0
+                    # an item may name a parent earlier in its own batch, never one in
+                    # another batch (batches go concurrently)
+                    blob = self._prepare(item, refs)
+                    if blob is not None and chosen and body_len + len(blob) + 13 > MAX_BODY:
+                        formed.append(self._persist(entity, op, chosen, blobs))
+                        chosen, refs, blobs, body_len = [], set(), [], 0
+                        blob = self._prepare(item, refs)
                     if blob is None:
                         continue
-                    body_len = sum(len(b) + 1 for b in blobs) + len(blob) + 12
-                    if chosen and (len(chosen) >= size or body_len > MAX_BODY):
-                        formed.append(self._persist(entity, op, chosen, blobs))
-                        chosen, blobs = [], []
                     chosen.append(item)
+                    refs.add(item.ref)
                     blobs.append(blob)
+                    body_len += len(blob) + 1
             if chosen and len(formed) < max_batches:
-                formed.append(self._persist(entity, op, chosen, blobs))
+                if self._new_only and len(chosen) < size:
+                    after = chosen[0].id - 1  # a partial batch waits for more
+                else:
+                    formed.append(self._persist(entity, op, chosen, blobs))
+            elif chosen:
+                after = chosen[0].id - 1
+            if self._new_only:
+                self._early_after[(entity, op)] = after
         return formed
 
     def _prepare(self, item: OutboxItem, batch_refs: set[str]) -> bytes | None:
@@ -282,7 +302,12 @@ class Pusher:
         self.report.batches += 1
         by_ref = {r.external_ref: r for r in response.results}
         entries: list[Entry] = []
-        for item in self.store.batch_items(batch.id):
+        items = self.store.batch_items(batch.id)
+        acked = [i for i in items if i.op == "upsert" and i.ref in by_ref
+                 and by_ref[i.ref].status in OK_STATUSES]
+        self._acknowledge(acked, by_ref)
+        acked_ids = {i.id for i in acked}
+        for item in items:
             result = by_ref.get(item.ref)
             if result is None:
                 log.warning("result missing", external_ref=item.ref, batch_key=batch.key)
@@ -295,13 +320,25 @@ class Pusher:
                 "national_id": result.national_id, "payload_sha256": item.hash,
                 "errors": [{"field": e.get("field"), "code": e.get("code")}
                            for e in result.errors]}, ref=item.ref))
-            dead = self._apply_item(item, result)
+            dead = None if item.id in acked_ids else self._apply_item(item, result)
             if dead is not None:
                 entries.append(dead_letter_entry(item.ref, batch_key=batch.key, op=item.op,
                                                  payload_sha256=item.hash, errors=dead))
         self.store.close_batch(batch.id, "done", response.status,
                                batch.attempts + 1)
         self.store.audit(entries)
+        for child in self.store.waiting_on_many([i.ref for i in acked]):
+            self.stager.plan(child)
+            self.stager.refresh_status(child)
+        self.stager.refresh_many({(i.source, i.entity, i.local_id) for i in acked})
+
+    def _acknowledge(self, items: list[OutboxItem], by_ref: dict[str, ItemResult]) -> None:
+        """The accepted upserts of a batch, at once: in the ledger, out of the outbox and
+        the dead letters (their waiting children and statuses follow the batch)."""
+        self.store.put_ledger_many([(i, by_ref[i.ref].national_id,
+                                     OK_STATUSES[by_ref[i.ref].status]) for i in items])
+        self.store.clear_dead_many([i.ref for i in items])
+        self.store.delete_outbox_many([i.id for i in items])
 
     def _apply_item(self, item: OutboxItem,
                     result: ItemResult) -> list[dict[str, str]] | None:

@@ -294,6 +294,29 @@ class Stager:
             if self.store.pending_upsert(ref) and not self.store.in_open_batch(ref):
                 self.store.drop_unsent(ref)
 
+    def refresh_many(self, keys: Collection[RowKey]) -> None:
+        """refresh_status for many rows, with the outbox, dead letters and waits looked
+        up once; rows whose status needs the ledger go one by one."""
+        brief = self.store.row_brief(keys)
+        bases = {base for _, base in brief.values()}
+        busy = self.store.bases_in_outbox(bases)
+        dead = self.store.bases_with_dead(bases)
+        blocked = self.store.blocked_keys([k for k, (st, _) in brief.items() if st == "mapped"])
+        statuses: list[tuple[RowKey, str]] = []
+        for key in keys:
+            state, base = brief.get(key, ("", ""))
+            if state == "quarantined":
+                statuses.append((key, "quarantined"))
+            elif state and base in busy:
+                statuses.append((key, "pending"))
+            elif state and base in dead:
+                statuses.append((key, "dead_lettered"))
+            elif state == "mapped":
+                statuses.append((key, "blocked" if key in blocked else "synced"))
+            else:
+                self.refresh_status(key)
+        self.store.set_status_many(statuses)
+
     def refresh_status(self, key: RowKey) -> None:
         self.store.set_status(key, self.status_of(key))
 

@@ -281,6 +281,21 @@ class StateStore:
              item.hash if keep_payload else None,
              dumps(item.payload) if keep_payload else None, status, db.utcnow()))
 
+    def put_ledger_many(self, acks: Sequence[tuple[OutboxItem, str | None, str]]) -> None:
+        """put_ledger for many (item, national_id, status) at once."""
+        now = db.utcnow()
+        self.conn.executemany(
+            "INSERT INTO ledger (ref, base_ref, source, entity, local_id, national_id, hash, "
+            "payload, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (ref) DO UPDATE SET national_id = COALESCE(excluded.national_id, "
+            "ledger.national_id), hash = COALESCE(excluded.hash, ledger.hash), "
+            "payload = COALESCE(excluded.payload, ledger.payload), status = excluded.status, "
+            "updated_at = excluded.updated_at",
+            [(i.ref, i.base_ref, i.source, i.entity, i.local_id, nid,
+              i.hash if status in ("synced", "alias") else None,
+              dumps(i.payload) if status in ("synced", "alias") else None, status, now)
+             for i, nid, status in acks])
+
     def live_refs(self, base_ref: str) -> list[str]:
         """Refs of this base the platform holds live, or that are on their way there."""
         cur = self.conn.execute(
@@ -373,6 +388,9 @@ class StateStore:
     def delete_outbox(self, item_id: int) -> None:
         self.conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
+    def delete_outbox_many(self, item_ids: Sequence[int]) -> None:
+        self.conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in item_ids])
+
     def release(self, item: OutboxItem, *, miss: bool = False) -> None:
         """Take an item out of its batch, back to unsent (unless a newer version waits)."""
         newer = self.conn.execute("SELECT 1 FROM outbox WHERE ref = ? AND batch_id IS NULL",
@@ -446,6 +464,50 @@ class StateStore:
     def pending_revoke(self, base_ref: str) -> bool:
         return self.conn.execute("SELECT 1 FROM outbox WHERE base_ref = ? AND op = 'revoke'",
                                  (base_ref,)).fetchone() is not None
+
+    def clear_dead_many(self, refs: Sequence[str]) -> None:
+        for chunk in _chunks(list(refs)):
+            self.conn.execute(f"DELETE FROM dead_letters WHERE ref IN ({_marks(chunk)})", chunk)
+
+    def _bases_in(self, table: str, base_refs: Collection[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(list(base_refs)):
+            cur = self.conn.execute(f"SELECT DISTINCT base_ref FROM {table} WHERE base_ref IN "
+                                    f"({_marks(chunk)})", chunk)
+            out.update(b for (b,) in cur)
+        return out
+
+    def bases_in_outbox(self, base_refs: Collection[str]) -> set[str]:
+        """Bases with some ref unsent or in an unacknowledged batch."""
+        return self._bases_in("outbox", base_refs)
+
+    def bases_with_dead(self, base_refs: Collection[str]) -> set[str]:
+        return self._bases_in("dead_letters", base_refs)
+
+    def row_brief(self, keys: Collection[RowKey]) -> dict[RowKey, tuple[str, str]]:
+        """key → (state, base_ref), for many rows."""
+        out: dict[RowKey, tuple[str, str]] = {}
+        for key in keys:
+            found = self.conn.execute("SELECT state, base_ref FROM rows WHERE source = ? "
+                                      "AND entity = ? AND local_id = ?", key).fetchone()
+            if found:
+                out[key] = (found[0], found[1])
+        return out
+
+    def blocked_keys(self, keys: Collection[RowKey]) -> set[RowKey]:
+        return {k for k in keys if self.blocked(k)}
+
+    def waiting_on_many(self, parent_refs: Sequence[str]) -> list[RowKey]:
+        out: list[RowKey] = []
+        for chunk in _chunks(list(parent_refs)):
+            cur = self.conn.execute("SELECT DISTINCT source, entity, local_id FROM waits "
+                                    f"WHERE parent_ref IN ({_marks(chunk)})", chunk)
+            out.extend((a, b, c) for a, b, c in cur)
+        return out
+
+    def set_status_many(self, statuses: Sequence[tuple[RowKey, str]]) -> None:
+        self.conn.executemany("UPDATE rows SET status = ? WHERE source = ? AND entity = ? "
+                              "AND local_id = ?", [(st, *k) for k, st in statuses])
 
     def has_dead(self, base_ref: str) -> bool:
         return self.conn.execute("SELECT 1 FROM dead_letters WHERE base_ref = ?",
@@ -523,3 +585,12 @@ class StateStore:
 def _outbox(r: Sequence[Any]) -> OutboxItem:
     return OutboxItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8],
                       int(r[9]), r[10])
+
+
+def _chunks(items: list[str], size: int = 400) -> Iterator[list[str]]:
+    for at in range(0, len(items), size):
+        yield items[at:at + size]
+
+
+def _marks(chunk: Sequence[Any]) -> str:
+    return ",".join("?" * len(chunk))

@@ -165,3 +165,28 @@ def test_an_item_without_a_result_waits_for_the_next_cycle(store: StateStore) ->
     pusher(store, script, []).drain()
     assert len(script.requests) == 1
     assert store.outbox_depth() == (1, 0)
+
+
+def test_an_item_never_names_a_parent_that_went_into_another_batch(store: StateStore) -> None:
+    """Batches go concurrently: a team whose parent closed the previous batch must go
+    without the parent (and wait for it), never with a ref the platform may not hold yet."""
+    with store.transaction():
+        for i in range(4):
+            ref = f"haicang:organization:{i}"
+            payload: dict[str, object] = {"external_ref": ref, "name": f"队伍{i}"}
+            if i == 2:
+                payload["parent_external_ref"] = "haicang:organization:1"
+            key = ("haicang", "organization", str(i))
+            store.put_row(key, base_ref=ref, state="mapped", generation=1,
+                          parts=[("", {k: v for k, v in payload.items()
+                                       if k != "external_ref"})])
+            store.enqueue(ref, ref, key, "upsert", payload, payload_hash(payload))
+    script = Script()
+    pusher(store, script, [], batch_size=2).drain()
+    first_round = [json.loads(r.content)["items"] for r in script.requests[:2]]
+    child = next(i for batch in first_round for i in batch
+                 if i["external_ref"] == "haicang:organization:2")
+    assert "parent_external_ref" not in child
+    later = [i for r in script.requests[2:] for i in json.loads(r.content)["items"]]
+    assert [i.get("parent_external_ref") for i in later
+            if i["external_ref"] == "haicang:organization:2"] == ["haicang:organization:1"]
