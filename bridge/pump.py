@@ -53,6 +53,7 @@ class PushPump:
         self._final = threading.Event()
         self._abandon = threading.Event()
         self._report: PushReport | None = None
+        self._complete: set[str] = set()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=contextvars.copy_context().run,
                                         args=(self._run,), name="push-pump", daemon=True)
@@ -64,7 +65,9 @@ class PushPump:
     def start(self) -> None:
         self._thread.start()
 
-    def staged(self) -> None:
+    def staged(self, complete: Collection[str] = ()) -> None:
+        """A page committed; `complete`: entities this cycle will stage no more of."""
+        self._complete.update(complete)
         self._work.set()
 
     def finish(self) -> PushReport:
@@ -96,6 +99,7 @@ class PushPump:
             while not (self._final.is_set() or self._abandon.is_set() or self._stop.is_set()):
                 self._work.wait(IDLE_WAIT_S)
                 self._work.clear()
+                pusher.complete = set(self._complete)
                 with self._push_lock:
                     pusher.drain(self._entities, self._sources, new_only=True)
             if self._final.is_set() and not self._abandon.is_set():

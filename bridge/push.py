@@ -88,6 +88,7 @@ class Pusher:
         self._size: dict[tuple[str, str], int] = {}
         self._new_only = False
         self._early_after: dict[tuple[str, str], int] = {}
+        self.complete: set[str] = set()  # entities staged in full: a partial batch may go
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
@@ -102,26 +103,40 @@ class Pusher:
         self._sources = list(sources) if sources is not None else None
         self._new_only = new_only
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
-            for entity, op in PHASES:
+            for n, (entity, op) in enumerate(PHASES):
                 if (entities and entity not in entities) or (new_only and op != "upsert"):
                     continue
+                if new_only and self.store.outbox_holds(
+                        {e for e, _ in PHASES[:n]} - {entity},
+                        {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
+                    break  # their parents are still on the way: the items would wait
                 if not new_only:
                     self._send(pool, [b for b in self.store.open_batches()
-                                      if (b.entity, b.op) == (entity, op) and self._ours(b)])
-                while not self.stop.is_set():
-                    formed = self._form(entity, op, self.cfg.max_in_flight * 2)
-                    if not formed:
-                        break
-                    self._send(pool, formed)
+                                      if (b.entity, b.op) == (entity, op) and self._ours(b)],
+                               None)
+                self._send(pool, [], (entity, op))
         return self.report
 
-    def _send(self, pool: ThreadPoolExecutor, batches: list[Batch]) -> None:
+    def _send(self, pool: ThreadPoolExecutor, batches: list[Batch],
+              phase: tuple[str, str] | None) -> None:
+        """Send batches; with a phase, keep forming more of it as answers come back, so
+        that max_in_flight requests stay under way until the phase has nothing left."""
         futures: set[Future[Delivery]] = {pool.submit(self._deliver, b) for b in batches}
+        low, high = self.cfg.max_in_flight, self.cfg.max_in_flight * 2
+        formable = phase is not None
         try:
-            while futures:
+            while True:
+                if formable and len(futures) <= low and not self.stop.is_set():
+                    assert phase is not None
+                    formed = self._form(*phase, high - len(futures))
+                    formable = bool(formed)
+                    futures |= {pool.submit(self._deliver, b) for b in formed}
+                if not futures:
+                    break
                 done, futures = wait(futures, return_when=FIRST_COMPLETED)
                 for fut in done:
                     self._apply(fut.result())
+                formable = phase is not None  # answers may free items held for a parent
         except BaseException:
             for fut in futures:
                 fut.cancel()
@@ -134,8 +149,9 @@ class Pusher:
 
     def _form(self, entity: str, op: str, max_batches: int) -> list[Batch]:
         """Persist up to max_batches batches of what can go now. A `new_only` pass forms
-        full batches only and does not look again at items it held back (the cycle's
-        ordinary drain takes them), so it costs what it sends."""
+        full batches only (but for entities in `complete`) and does not look again at
+        items it held back (the cycle's ordinary drain takes them), so it costs what it
+        sends."""
         size = self._size.get((entity, op), self.cfg.batch_size)
         formed: list[Batch] = []
         with self.store.transaction():
@@ -170,7 +186,7 @@ class Pusher:
                     blobs.append(blob)
                     body_len += len(blob) + 1
             if chosen and len(formed) < max_batches:
-                if self._new_only and len(chosen) < size:
+                if self._new_only and len(chosen) < size and entity not in self.complete:
                     after = chosen[0].id - 1  # a partial batch waits for more
                 else:
                     formed.append(self._persist(entity, op, chosen, blobs))

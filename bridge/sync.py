@@ -65,7 +65,8 @@ class SyncEngine:
         self.stager = Stager(store)
         self.stop = stop or threading.Event()
         self.push_lock = push_lock or nullcontext()
-        self._page_done: Callable[[], None] | None = None
+        self._page_done: Callable[..., None] | None = None
+        self._last_source = ""
 
     def cycle(self, sources: Sequence[str] | None = None,
               entities: Collection[str] | None = None, *, kind: str = "sync",
@@ -82,6 +83,7 @@ class SyncEngine:
         pump = self._pump(report.run_id, entities, names)
         try:
             for name in names:
+                self._last_source = names[-1]
                 if full:
                     seen = self.reread(self.cfg.source(name), entities, report)
                     if not force and not entities:
@@ -129,10 +131,10 @@ class SyncEngine:
                         push_lock=self.push_lock, stop=self.stop, sleep=self.sleep)
         pump.start()
 
-        def page_done() -> None:
+        def page_done(complete: Collection[str] = ()) -> None:
             if pump.failed is not None:
                 raise pump.failed
-            pump.staged()
+            pump.staged(complete)
         self._page_done = page_done
         return pump
 
@@ -149,7 +151,8 @@ class SyncEngine:
     def pull(self, src: SourceConfig, entities: Collection[str] | None,
              report: CycleReport) -> None:
         adapter = self.adapters[src.name]
-        for stream in adapter.streams():
+        streams = list(adapter.streams())
+        for n, stream in enumerate(streams):
             if entities and stream.entity not in entities:
                 continue
             since = self.store.cursor(src.name, stream.name)
@@ -158,6 +161,9 @@ class SyncEngine:
                 self.stage_page(src, page, stream.name, report)
                 if self.stop.is_set():
                     return
+            if self._page_done is not None and src.name == self._last_source:
+                later = {s.entity for s in streams[n + 1:]} | {"service_record"}
+                self._page_done({s.entity for s in streams[:n + 1]} - later)
         self.remap_due(src, entities, report)
 
     def reread(self, src: SourceConfig, entities: Collection[str] | None,

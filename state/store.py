@@ -361,6 +361,14 @@ class StateStore:
             f"{where} ORDER BY id LIMIT ?", (entity, op, after_id, *params, limit))
         return [_outbox(r) for r in cur]
 
+    def outbox_holds(self, entities: Collection[str], after: dict[str, int]) -> bool:
+        """Some creation of these entities is in an unacknowledged batch, or unsent with
+        an id above after[entity] (those at or below it were looked at and held back)."""
+        return any(self.conn.execute(
+            "SELECT 1 FROM outbox o WHERE entity = ? AND (batch_id IS NOT NULL OR id > ?) "
+            "AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = o.ref) LIMIT 1",
+            (entity, after.get(entity, 0))).fetchone() is not None for entity in entities)
+
     def batch_sources(self, batch_id: int) -> set[str]:
         cur = self.conn.execute("SELECT DISTINCT source FROM outbox WHERE batch_id = ?",
                                 (batch_id,))
