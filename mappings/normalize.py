@@ -126,7 +126,22 @@ def _clock(rest: str) -> tuple[timedelta, timezone]:
     return timedelta(hours=hour, minutes=minute, seconds=second), _offset(m[7])
 
 
+_PLAIN = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2}))?",
+                    re.ASCII)
+
+
 def _parse(s: str) -> datetime:
+    plain = _PLAIN.fullmatch(s)     # the common 'YYYY-MM-DD HH:MM:SS' of a database
+    if plain is not None and (plain[4] is None or (int(plain[4]) < 24 and int(plain[5]) < 60
+                                                   and int(plain[6]) < 60)):
+        if plain[4] is None:
+            return datetime(int(plain[1]), int(plain[2]), int(plain[3]), tzinfo=CST)
+        return datetime(int(plain[1]), int(plain[2]), int(plain[3]), int(plain[4]),
+                        int(plain[5]), int(plain[6]), tzinfo=CST)
+    return _parse_general(s)
+
+
+def _parse_general(s: str) -> datetime:
     if len(s) > MAX_DATE_CHARS:     # also keeps the patterns below linear
         raise ValueError("too long for a date")
     s = _SEPARATED.sub(r"\1", nfkc(s))

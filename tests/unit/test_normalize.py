@@ -235,3 +235,23 @@ def test_apportioning_any_seconds_sums_and_stays_near_proportion(
     shares = n.apportion(total, weights)
     assert sum(shares) == total
     assert all(abs(m - total * w / sum(weights)) < 2 for m, w in zip(shares, weights, strict=True))
+
+
+@given(st.integers(1, 9999), st.integers(0, 13), st.integers(0, 32),
+       st.one_of(st.none(), st.tuples(st.integers(0, 25), st.integers(0, 61),
+                                     st.integers(0, 61))), st.sampled_from([" ", "T"]))
+def test_the_fast_path_for_database_stamps_reads_what_the_general_parser_reads(
+        year: int, month: int, day: int, clock: tuple[int, int, int] | None, sep: str) -> None:
+    from mappings.normalize import _parse, _parse_general
+    stamp = f"{year:04d}-{month:02d}-{day:02d}"
+    if clock is not None:
+        stamp += f"{sep}{clock[0]:02d}:{clock[1]:02d}:{clock[2]:02d}"
+    outcomes = []
+    for parse in (_parse, _parse_general):
+        try:
+            outcomes.append(parse(stamp))
+        except ValueError:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]
+    if outcomes[0] is not None:
+        assert outcomes[0].utcoffset() == outcomes[1].utcoffset()  # type: ignore[union-attr]
