@@ -201,7 +201,7 @@ class Pusher:
         if item.ref in self._skip or item.ref in batch_refs or self.store.in_open_batch(item.ref):
             return None
         if item.op == "revoke":
-            return canonical(item.payload).encode("utf-8")
+            return (item.text or canonical(item.payload)).encode("utf-8")
         if item.entity == "service_record" and self.store.pending_revoke(item.base_ref):
             return None  # the record it replaces must be revoked first, or they overlap
         eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
@@ -224,7 +224,7 @@ class Pusher:
                 return None
             self.store.update_unsent(item.id, eff, digest)
             return canonical(eff).encode("utf-8")
-        return canonical(item.payload).encode("utf-8")
+        return (item.text or canonical(item.payload)).encode("utf-8")
 
     def _persist(self, entity: str, op: str, items: list[OutboxItem],
                  blobs: list[bytes]) -> Batch:

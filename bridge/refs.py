@@ -43,7 +43,12 @@ def canonical(obj: Any) -> str:
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(payload).encode("utf-8")).hexdigest()
+    return text_hash(canonical(payload))
+
+
+def text_hash(text: str) -> str:
+    """payload_hash of a payload whose canonical text is at hand."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def parent_refs(entity: str, payload: dict[str, Any]) -> list[tuple[str, bool]]:

@@ -61,7 +61,8 @@ def connect(url: str, *, autocommit: bool = False) -> Iterator[Any]:
 
 
 def schema_sql(dialect: str, *, typed: bool) -> list[str]:
-    """The §A CREATE TABLE statements and their indexes for one server dialect."""
+    """The §A CREATE TABLE statements and their indexes for one server dialect (MySQL:
+    inside CREATE TABLE, where each CREATE INDEX would rebuild the table)."""
     ddl = SCHEMA
     if typed:
         stamp = "TIMESTAMP" if dialect == "postgresql" else "DATETIME"
@@ -69,9 +70,17 @@ def schema_sql(dialect: str, *, typed: bool) -> list[str]:
         ddl = re.sub(r"\bINTEGER\b", "BIGINT", ddl)
     elif dialect == "mysql":
         ddl = ddl.replace("gmt_modified TEXT", "gmt_modified VARCHAR(64)")
-    if dialect == "mysql":
-        ddl = ddl.replace(");", ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;")
-    return [s.strip() for s in (ddl + INDEXES).split(";") if s.strip()]
+    tables = [s.strip() for s in ddl.split(";") if s.strip()]
+    indexes = re.findall(r"CREATE INDEX (\w+) ON (\w+) (\([^)]*\))", INDEXES)
+    if dialect != "mysql":
+        return tables + [f"CREATE INDEX {name} ON {table} {cols}"
+                         for name, table, cols in indexes]
+    out = []
+    for statement in tables:
+        table = statement.split()[2]
+        keys = "".join(f", INDEX {name} {cols}" for name, on, cols in indexes if on == table)
+        out.append(f"{statement[:-1]}{keys}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+    return out
 
 
 def execute(url: str, statements: Sequence[str] | str, params: Sequence[Any] = (), *,
@@ -92,8 +101,7 @@ def copy_store(sqlite_path: Path, url: str, *, typed: bool = False) -> None:
     try:
         with connect(url) as conn:
             cur = conn.cursor()
-            for table in reversed(list(COLUMNS)):
-                cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.execute(f"DROP TABLE IF EXISTS {', '.join(COLUMNS)}")
             for statement in schema_sql(dialect, typed=typed):
                 cur.execute(statement)
             for table, cols in COLUMNS.items():

@@ -12,7 +12,7 @@ from datetime import UTC
 from enum import Enum
 from typing import Any
 
-from bridge.refs import REF_FIELDS, compose, parent_refs, payload_hash
+from bridge.refs import REF_FIELDS, canonical, compose, parent_refs, payload_hash, text_hash
 from mappings.result import Deferred, Mapped, MapResult, Quarantined, Skipped
 from state.audit import Entry
 from state.store import RowKey, StateStore, source_text
@@ -141,7 +141,9 @@ class Stager:
                 continue
             ref = compose(res.base_ref, 1, suffix)
             full = {**eff, "external_ref": ref}
-            self.store.enqueue(ref, res.base_ref, key, "upsert", full, payload_hash(full))
+            text = canonical(full)
+            self.store.enqueue(ref, res.base_ref, key, "upsert", full, text_hash(text),
+                               text=text)
             parents[ref] = "pending"
             queued += 1
         blocked = any(required for _, required in waits)

@@ -74,6 +74,7 @@ class OutboxItem:
     hash: str
     ref_misses: int
     batch_id: int | None
+    text: str = ""  # the payload as stored: dumps(payload), the bytes a batch carries
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,8 @@ class StateStore:
             "parts = excluded.parts, reasons = excluded.reasons, warnings = excluded.warnings, "
             "source_row = excluded.source_row, not_before = excluded.not_before, "
             "modified = excluded.modified, last_seen = excluded.last_seen",
-            (*key, base_ref, state, status, why, generation, dumps(list(parts)),
-             dumps(list(reasons)), dumps(list(warnings)), source_text(source_row), not_before,
-             modified, now, now))
+            (*key, base_ref, state, status, why, generation, _list(parts), _list(reasons),
+             _list(warnings), source_text(source_row), not_before, modified, now, now))
 
     def set_status(self, key: RowKey, status: str) -> None:
         self.conn.execute("UPDATE rows SET status = ? WHERE source = ? AND entity = ? "
@@ -279,7 +279,8 @@ class StateStore:
             "updated_at = excluded.updated_at",
             (item.ref, item.base_ref, item.source, item.entity, item.local_id, national_id,
              item.hash if keep_payload else None,
-             dumps(item.payload) if keep_payload else None, status, db.utcnow()))
+             (item.text or dumps(item.payload)) if keep_payload else None, status,
+             db.utcnow()))
 
     def put_ledger_many(self, acks: Sequence[tuple[OutboxItem, str | None, str]]) -> None:
         """put_ledger for many (item, national_id, status) at once."""
@@ -293,7 +294,8 @@ class StateStore:
             "updated_at = excluded.updated_at",
             [(i.ref, i.base_ref, i.source, i.entity, i.local_id, nid,
               i.hash if status in ("synced", "alias") else None,
-              dumps(i.payload) if status in ("synced", "alias") else None, status, now)
+              (i.text or dumps(i.payload)) if status in ("synced", "alias") else None, status,
+              now)
              for i, nid, status in acks])
 
     def live_refs(self, base_ref: str) -> list[str]:
@@ -323,8 +325,10 @@ class StateStore:
                                  (ref,)).fetchone() is not None
 
     def enqueue(self, ref: str, base_ref: str, key: RowKey, op: str,
-                payload: dict[str, Any], digest: str, *, force: bool = False) -> None:
-        """Add or replace the unsent outbox row of this ref."""
+                payload: dict[str, Any], digest: str, *, force: bool = False,
+                text: str | None = None) -> None:
+        """Add or replace the unsent outbox row of this ref (`text`: dumps(payload),
+        when the caller has it already)."""
         self.conn.execute(
             "INSERT INTO outbox (ref, base_ref, source, entity, local_id, op, payload, hash, "
             "force, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -333,7 +337,7 @@ class StateStore:
             "force = MAX(outbox.force, excluded.force), "
             "ref_misses = CASE WHEN outbox.hash = excluded.hash THEN outbox.ref_misses "
             "ELSE 0 END",
-            (ref, base_ref, *key, op, dumps(payload), digest, int(force), db.utcnow()))
+            (ref, base_ref, *key, op, text or dumps(payload), digest, int(force), db.utcnow()))
 
     def drop_unsent(self, ref: str) -> None:
         self.conn.execute("DELETE FROM outbox WHERE ref = ? AND batch_id IS NULL", (ref,))
@@ -592,7 +596,11 @@ class StateStore:
 
 def _outbox(r: Sequence[Any]) -> OutboxItem:
     return OutboxItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8],
-                      int(r[9]), r[10])
+                      int(r[9]), r[10], r[7])
+
+
+def _list(values: Sequence[Any]) -> str:
+    return dumps(list(values)) if values else "[]"
 
 
 def _chunks(items: list[str], size: int = 400) -> Iterator[list[str]]:
