@@ -368,10 +368,18 @@ class StateStore:
     def outbox_holds(self, entities: Collection[str], after: dict[str, int]) -> bool:
         """Some creation of these entities is in an unacknowledged batch, or unsent with
         an id above after[entity] (those at or below it were looked at and held back)."""
-        return any(self.conn.execute(
-            "SELECT 1 FROM outbox o WHERE entity = ? AND (batch_id IS NOT NULL OR id > ?) "
-            "AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = o.ref) LIMIT 1",
-            (entity, after.get(entity, 0))).fetchone() is not None for entity in entities)
+        new = "NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = o.ref)"
+        for entity in entities:  # each query walks an index: in flight, or unsent by id
+            if self.conn.execute(
+                    f"SELECT 1 FROM outbox o WHERE batch_id > 0 AND entity = ? AND {new} "
+                    "LIMIT 1", (entity,)).fetchone() is not None:
+                return True
+            if self.conn.execute(
+                    "SELECT 1 FROM outbox o WHERE batch_id IS NULL AND entity = ? "
+                    f"AND op = 'upsert' AND id > ? AND {new} LIMIT 1",
+                    (entity, after.get(entity, 0))).fetchone() is not None:
+                return True
+        return False
 
     def batch_sources(self, batch_id: int) -> set[str]:
         cur = self.conn.execute("SELECT DISTINCT source FROM outbox WHERE batch_id = ?",
