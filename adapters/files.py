@@ -133,6 +133,11 @@ def decode(data: bytes) -> str:
     return data.decode("gb18030", "surrogateescape")
 
 
+# a cell as long as a file may hold: an over-long cell is the mapping's to quarantine,
+# not the reader's to crash on (the module's default limit is 131,072 characters)
+csv.field_size_limit(1 << 30)
+
+
 def _csv_rows(text: str) -> list[list[str]]:
     first = text[:4096].split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","

@@ -40,6 +40,7 @@ log = structlog.get_logger("adapters.http")
 MAX_LIMIT = 200
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TICK = timedelta(microseconds=1)
+SKEW = timedelta(seconds=300)  # how far ahead of this machine's clock a stamp may be
 MAX_TIE_PAGES = 10_000
 TIE_WALKS = 4
 Batch = tuple[list[SourceRow], datetime]
@@ -170,8 +171,15 @@ class HttpSource:
         limit = _limit(page_size)
         start = lookback_start(since, lookback_s)
         floor = since
+        ceiling = datetime.now(UTC) + SKEW
         for rows, moment in self._read(endpoint, start, limit):
-            cursor = Cursor(stamp(moment), ())
+            # a row stamped in the future (a typo's 2099) must not carry the cursor past
+            # every later change: such a page is read again next cycle (no request: its
+            # rows are unchanged)
+            cursor = Cursor(stamp(moment), ()) if moment <= ceiling else floor
+            if cursor is None:
+                yield Page(rows, None)
+                continue
             cursor = cursor if floor is None else max(floor, cursor)
             if rows or cursor != floor:
                 yield Page(rows, cursor)

@@ -1,37 +1,43 @@
-"""The SQL adapter: the 志愿云 tables (local-sources.md §A) read by keyset pagination.
+"""The SQL adapter: the 志愿云 tables (local-sources.md §A) read by keyset pagination, from
+SQLite, PostgreSQL or MySQL/MariaDB (adapters/sqldialects.py: URLs, drivers, errors).
 
 Read-only by construction: SQLite is opened with the URI `file:…?mode=ro` and
-`PRAGMA query_only`. Change reads page on (gmt_modified, primary key…), never OFFSET, one
-bounded query per page, so memory stays flat whatever the table size
-and rows tied on gmt_modified are neither lost nor repeated across pages. A small dialect
-layer (placeholders, connect-by-URL) keeps the door open for PostgreSQL and MySQL; only
-SQLite is wired in this version.
+`PRAGMA query_only`; a server session is set read-only. Change reads page on
+(gmt_modified, primary key…), never OFFSET, one bounded query per page, so memory stays
+flat whatever the table size and rows tied on gmt_modified are neither lost nor repeated
+across pages. No transaction spans two queries. A server that goes away mid-read fails
+that read with TransientError (the engine keeps the cursor on the last staged page) and
+the next read reconnects; every (re)connection checks the tables again.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 import structlog
 
 from adapters.base import Cursor, Page, SourceRow, Stream
-from bridge.errors import ConfigError
+from adapters.sqldialects import (
+    CST,
+    STAMP,
+    Dialect,
+    Server,
+    parse_url,
+    plain,
+    stamp_text,
+)
+from bridge.errors import ConfigError, TransientError
 
-STAMP = "%Y-%m-%d %H:%M:%S"
-CST = timezone(timedelta(hours=8))
+__all__ = ["SCHEMAS", "SqlSource", "Table", "lookback_start", "open_sql_source", "parse_url"]
 SKEW_S = 300  # how far ahead of this machine's clock a source's stamp may be and count
 MODIFIED = "gmt_modified"
 ID_CHUNK = 500
 log = structlog.get_logger("adapters.sql")
-URL_FORMS = "sqlite:///relative/path.db or sqlite:////absolute/path.db"
 
 
 @dataclass(frozen=True)
@@ -57,96 +63,42 @@ MEMBERSHIP_TABLE = "zyy_team_member"
 MEMBERSHIP_FIELDS = ("team_id", "state", "join_time")
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between databases for the few queries this adapter runs."""
-
-    name: str
-    placeholder: str
-    connect: Callable[[Path], Any]
-    leads_an_index: Callable[[Any, str, str], bool]
-
-    def marks(self, n: int) -> str:
-        return ", ".join([self.placeholder] * n)
-
-
-def _connect_sqlite(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise ConfigError(f"source database {path} does not exist or is not a file")
-    uri = f"file:{quote(path.as_posix(), safe='/')}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        conn.execute("PRAGMA query_only = ON")
-    except sqlite3.Error as exc:
-        raise ConfigError(f"source database {path} cannot be opened read-only: {exc}") from exc
-    return conn
-
-
-def _sqlite_leads_an_index(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    """Whether some index of `table` starts with `column` (so a keyset page is a seek)."""
-    for index in conn.execute(f"PRAGMA index_list({table})").fetchall():
-        quoted = '"' + str(index[1]).replace('"', '""') + '"'
-        first = conn.execute(f"PRAGMA index_info({quoted})").fetchone()
-        if first is not None and first[2] == column:
-            return True
-    return False
-
-
-DIALECTS: dict[str, Dialect] = {
-    "sqlite": Dialect("sqlite", "?", _connect_sqlite, _sqlite_leads_an_index)}
-_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.DOTALL)
-
-
-def parse_url(url: str, base_dir: Path) -> tuple[Dialect, Path]:
-    """The dialect and the database file of a source URL. Error messages name only the
-    scheme, never the URL (a server URL may carry a password)."""
-    match = _URL.fullmatch(url.strip())
-    if match is None:
-        raise ConfigError(f"source database URL is malformed: write {URL_FORMS}")
-    scheme, rest = match["scheme"].lower(), match["rest"]
-    dialect = DIALECTS.get(scheme)
-    if dialect is None:
-        raise ConfigError(f"source database URL scheme {scheme!r} is not supported by this "
-                          f"version of zhiyuan-bridge (only 'sqlite'): write {URL_FORMS}")
-    if not rest.startswith("/"):
-        raise ConfigError(f"a sqlite URL names no host: write {URL_FORMS}")
-    if "?" in rest or "#" in rest:
-        raise ConfigError(f"a sqlite URL takes no query or fragment: write {URL_FORMS}")
-    raw = unquote(rest[1:])
-    if not raw or raw.endswith("/"):
-        raise ConfigError(f"the sqlite URL names no database file: write {URL_FORMS}")
-    path = Path(raw)
-    return dialect, path if path.is_absolute() else Path(base_dir) / path
-
-
 def open_sql_source(url: str, base_dir: Path, *, mapping: str = "zhiyuanyun") -> SqlSource:
-    """Open a 志愿云 database read-only and check that it holds the expected tables."""
+    """Open a 志愿云 database read-only and check that it holds the expected tables.
+
+    Wrong credentials, an unknown host or database and missing tables are ConfigError
+    at once. A server that is merely down is not: the source opens, warns, and each read
+    fails with TransientError until the server answers."""
     tables = SCHEMAS.get(mapping)
     if tables is None:
         raise ConfigError(f"the sql adapter knows no schema for mapping {mapping!r} "
                           f"(known: {', '.join(sorted(SCHEMAS))})")
-    dialect, path = parse_url(url, base_dir)
-    conn = dialect.connect(path)
+    dialect, target = parse_url(url, base_dir)
+    source = SqlSource(dialect, target, tables)
     try:
-        _check_tables(conn, tables, str(path))
-        _warn_unindexed(conn, dialect, tables)
-    except BaseException:
-        conn.close()
-        raise
-    return SqlSource(conn, dialect, tables)
+        source.connect()
+    except TransientError as exc:
+        log.warning("source database unreachable; every read tries again", error=str(exc))
+    return source
 
 
-def _check_tables(conn: Any, tables: Sequence[Table], where: str) -> None:
+def _check_tables(conn: Any, dialect: Dialect, tables: Sequence[Table], where: str) -> None:
     problems: list[str] = []
     for t in tables:
         try:
-            cur = conn.execute(f"SELECT * FROM {t.table} LIMIT 0")
-        except sqlite3.DatabaseError as exc:
-            if "no such table" not in str(exc):
-                raise ConfigError(f"source database {where} cannot be read: {exc}") from exc
+            cur = conn.cursor()
+            try:
+                cur.execute(f"SELECT * FROM {t.table} LIMIT 0")
+                have = {str(d[0]).lower() for d in cur.description}
+            finally:
+                cur.close()
+        except Exception as exc:
+            if not dialect.missing_table(exc):
+                raise
             problems.append(f"table {t.table} is missing")
             continue
-        have = {d[0] for d in cur.description}
+        finally:
+            conn.rollback()
         need = [*t.key, MODIFIED] + (["state", "join_time"] if t.table == MEMBERSHIP_TABLE
                                      else [])
         problems += [f"{t.table}.{c} is missing" for c in need if c not in have]
@@ -164,10 +116,6 @@ def _warn_unindexed(conn: Any, dialect: Dialect, tables: Sequence[Table]) -> Non
             log.warning("source table has no index starting with the column it is read by: "
                         "every page scans the table", table=table, column=column,
                         create_index_on=f"({advice})")
-
-
-def _text(value: Any) -> str:
-    return value.strftime(STAMP) if isinstance(value, datetime) else str(value)
 
 
 def lookback_start(since: Cursor, lookback_s: int) -> str | None:
@@ -194,7 +142,7 @@ def _trusted(table: Table, rows: Sequence[dict[str, Any]], trusted: Cursor | Non
     sort last and are simply read again each cycle (their hash unchanged: no request)."""
     ceiling = (now + timedelta(seconds=SKEW_S)).strftime(STAMP)
     for row in rows:
-        text = _text(row[MODIFIED])
+        text = stamp_text(row[MODIFIED])
         if _stamp(text) is None or text > ceiling:
             continue
         position = Cursor(text, tuple(row[k] for k in table.key))
@@ -202,14 +150,33 @@ def _trusted(table: Table, rows: Sequence[dict[str, Any]], trusted: Cursor | Non
     return trusted
 
 
+def _after(keys: Sequence[str], mark: str) -> str:
+    """`(k1, k2…) > (?, ?…)` written out (k1 > ? OR k1 = ? AND k2 > ? …): every database
+    seeks on it, where row values use an index in some and not in others."""
+    terms = []
+    for i, key in enumerate(keys):
+        terms.append(" AND ".join([*(f"{k} = {mark}" for k in keys[:i]), f"{key} > {mark}"]))
+    return "(" + " OR ".join(f"({t})" for t in terms) + ")"
+
+
+def _after_params(values: Sequence[Any]) -> list[Any]:
+    return [v for i in range(len(values)) for v in values[:i + 1]]
+
+
 class SqlSource:
     """A `SourceAdapter` over the 志愿云 tables. Safe to share between threads: every
-    query holds the lock for its execute and fetch, and no transaction spans pages."""
+    query holds the lock for its connect, execute and fetch, and no transaction spans
+    pages. The connection is made on first use and again after it was lost."""
 
-    def __init__(self, conn: Any, dialect: Dialect, tables: Sequence[Table]) -> None:
-        self._conn = conn
+    def __init__(self, dialect: Dialect, target: Path | Server, tables: Sequence[Table]
+                 ) -> None:
         self._dialect = dialect
+        self._target = target
+        self._where = target.where if isinstance(target, Server) else str(target)
+        self._secrets = target.secrets if isinstance(target, Server) else []
         self._tables = {t.stream: t for t in tables}
+        self._conn: Any = None
+        self._warned = False
         self._lock = threading.Lock()
         self._closed = False
         # the source's local time (UTC+08:00), for the cursor's ceiling; settable in tests
@@ -218,7 +185,18 @@ class SqlSource:
     @property
     def connection(self) -> Any:
         """The underlying read-only DB-API connection (for checks and diagnostics)."""
-        return self._conn
+        with self._lock:
+            return self._ensure()
+
+    @property
+    def where(self) -> str:
+        """The database as error messages name it (never with credentials)."""
+        return self._where
+
+    def connect(self) -> None:
+        """Connect now (and check the tables) rather than on the first read."""
+        with self._lock:
+            self._ensure()
 
     def streams(self) -> Sequence[Stream]:
         return [Stream(t.stream, t.entity) for t in self._tables.values()]
@@ -235,11 +213,12 @@ class SqlSource:
         trusted = since
         bound: tuple[Any, ...] | None = None
         while True:
-            rows = self._query(*self._changes_sql(table, start, bound, page_size))
+            rows = self._query(*self._changes_sql(table, start, bound, page_size), raw=True)
             if not rows:
                 return
             last = rows[-1]
-            bound = (last[MODIFIED], *(last[k] for k in table.key))
+            bound = (last[MODIFIED], *(last[k] for k in table.key))  # as the server has it
+            rows = self._plain(rows)
             trusted = _trusted(table, rows, trusted, self._clock())
             yield Page(self._source_rows(table, rows), trusted)
             if len(rows) < page_size:
@@ -277,9 +256,34 @@ class SqlSource:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._conn.close()
+                self._drop()
 
     # internals -----------------------------------------------------------------------
+    def _ensure(self) -> Any:
+        """The live connection, made (and its tables checked) when there is none."""
+        if self._closed:
+            raise ValueError("the source is closed")
+        if self._conn is None:
+            conn = self._dialect.connect(self._target)
+            try:
+                _check_tables(conn, self._dialect, list(self._tables.values()), self._where)
+                if not self._warned:
+                    _warn_unindexed(conn, self._dialect, list(self._tables.values()))
+                    self._warned = True
+            except self._dialect.errors as exc:
+                _close_quietly(conn)
+                raise self._dialect.translate(exc, self._where, self._secrets) from exc
+            except BaseException:
+                _close_quietly(conn)
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            _close_quietly(conn)
+
     def _table(self, stream: str) -> Table:
         table = self._tables.get(stream)
         if table is None:
@@ -304,23 +308,36 @@ class SqlSource:
             where, params = ("", []) if start is None else (f"WHERE {MODIFIED} >= {mark} ",
                                                             [start])
             return f"SELECT * FROM {src} {where}ORDER BY {order} LIMIT {mark}", [*params, limit]
-        keys = ", ".join(table.key)
-        tie = f"{MODIFIED} = {mark} AND ({keys}) > ({self._dialect.marks(len(table.key))})"
+        tie = f"{MODIFIED} = {mark} AND {_after(table.key, mark)}"
         sql = (f"SELECT * FROM (SELECT * FROM {src} WHERE {tie} ORDER BY {order} LIMIT {mark})"
                f" AS tie UNION ALL SELECT * FROM (SELECT * FROM {src} WHERE {MODIFIED} > {mark}"
                f" ORDER BY {order} LIMIT {mark}) AS later ORDER BY {order} LIMIT {mark}")
-        return sql, [*bound, limit, bound[0], limit, limit]
+        return sql, [bound[0], *_after_params(bound[1:]), limit, bound[0], limit, limit]
 
-    def _query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    def _query(self, sql: str, params: Sequence[Any], *, raw: bool = False
+               ) -> list[dict[str, Any]]:
+        """One statement in its own transaction; a driver error drops the connection (the
+        next query reconnects) and comes out translated."""
         with self._lock:
-            if self._closed:
-                raise ValueError("the source is closed")
-            cur = self._conn.execute(sql, tuple(params))
+            conn = self._ensure()
             try:
-                names = [d[0] for d in cur.description]
-                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-            finally:
-                cur.close()
+                cur = conn.cursor()
+                try:
+                    cur.execute(sql, tuple(params))
+                    names = [d[0] for d in cur.description]
+                    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+                finally:
+                    cur.close()
+                conn.rollback()
+            except self._dialect.errors as exc:
+                self._drop()
+                raise self._dialect.translate(exc, self._where, self._secrets) from exc
+        return rows if raw else self._plain(rows)
+
+    def _plain(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self._dialect.converts:
+            return rows
+        return [{k: plain(v) for k, v in row.items()} for row in rows]
 
     def _source_rows(self, table: Table, rows: list[dict[str, Any]]) -> list[SourceRow]:
         if table.table == MEMBERSHIP_TABLE:
@@ -328,7 +345,7 @@ class SqlSource:
         if table.entity == "volunteer":
             self._attach_memberships(rows)
         (key,) = table.key
-        return [SourceRow(table.entity, str(r[key]), _text(r[MODIFIED]), r) for r in rows]
+        return [SourceRow(table.entity, str(r[key]), stamp_text(r[MODIFIED]), r) for r in rows]
 
     def _members_to_volunteers(self, members: list[dict[str, Any]]) -> list[SourceRow]:
         """A page of changed memberships yields each volunteer's current row once."""
@@ -349,6 +366,13 @@ class SqlSource:
                 by_vol[m.pop("vol_id")].append(m)
         for r in rows:
             r["memberships"] = by_vol[r["vol_id"]]
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # the connection is being thrown away: nothing more to do
+        return
 
 
 def _check_page_size(page_size: int) -> None:

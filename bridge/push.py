@@ -351,25 +351,20 @@ class Pusher:
     def _acknowledge(self, items: list[OutboxItem], by_ref: dict[str, ItemResult]) -> None:
         """The accepted upserts of a batch, at once: in the ledger, out of the outbox and
         the dead letters (their waiting children and statuses follow the batch)."""
+        aliases = self.store.alias_refs([i.ref for i in items])
         self.store.put_ledger_many([(i, by_ref[i.ref].national_id,
-                                     OK_STATUSES[by_ref[i.ref].status]) for i in items])
+                                     _ledger_status(by_ref[i.ref].status, i.ref in aliases))
+                                    for i in items])
         self.store.clear_dead_many([i.ref for i in items])
         self.store.delete_outbox_many([i.id for i in items])
 
     def _apply_item(self, item: OutboxItem,
                     result: ItemResult) -> list[dict[str, str]] | None:
-        """Apply one result; returns the errors when the item became a dead letter."""
+        """Apply one result other than an accepted upsert (those go by _acknowledge);
+        returns the errors when the item became a dead letter."""
         dead: list[dict[str, str]] | None = None
         key = (item.source, item.entity, item.local_id)
-        if item.op == "upsert" and result.status in OK_STATUSES:
-            self.store.put_ledger(item, national_id=result.national_id,
-                                  status=OK_STATUSES[result.status])
-            self.store.clear_dead(item.ref)
-            self.store.delete_outbox(item.id)
-            for child in self.store.waiting_on(item.ref):
-                self.stager.plan(child)
-                self.stager.refresh_status(child)
-        elif item.op == "revoke" and result.status in ("revoked", "unchanged", "not_found"):
+        if item.op == "revoke" and result.status in ("revoked", "unchanged", "not_found"):
             status = "absent" if result.status == "not_found" else "revoked"
             self.store.put_ledger(item, national_id=result.national_id, status=status)
             self.store.clear_dead(item.ref)
@@ -412,6 +407,14 @@ class Pusher:
             self.store.audit([dead_letter_entry(item.ref, batch_key=batch.key, op=item.op,
                                                 payload_sha256=item.hash, errors=errors)])
             self.stager.refresh_status((item.source, item.entity, item.local_id))
+
+
+def _ledger_status(result: str, was_alias: bool) -> str:
+    """An alias sent again (its source row changed) stays an alias: the platform's
+    `updated`/`unchanged` does not make this ref the owner of the person's profile."""
+    if was_alias and result in ("updated", "unchanged"):
+        return "alias"
+    return OK_STATUSES[result]
 
 
 def _count(batch: Batch, delivery: Delivery) -> None:

@@ -298,6 +298,14 @@ class StateStore:
               now)
              for i, nid, status in acks])
 
+    def alias_refs(self, refs: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(list(refs)):
+            cur = self.conn.execute(f"SELECT ref FROM ledger WHERE status = 'alias' AND ref IN "
+                                    f"({_marks(chunk)})", chunk)
+            out.update(r for (r,) in cur)
+        return out
+
     def live_refs(self, base_ref: str) -> list[str]:
         """Refs of this base the platform holds live, or that are on their way there."""
         cur = self.conn.execute(

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bridge.cli import main
+from bridge.config import Config
 from bridge.errors import SafetyStop
+from bridge.resync import Selection, resync
 from bridge.runtime import open_runtime
 from bridge.sample import SampleManifest, soft_delete, update_rows
 from bridge.sandbox import DEMO_APP_SECRET
+from bridge.sandbox import agency as agency_db
+from bridge.sandbox.agency import AgencyServer
 from bridge.sandbox.harness import SandboxProcess
+from bridge.sync import CycleReport
+from tests.system import fedoracle as fed
 from tests.system.helpers import cycle, make_config, platform_by_ref
 
 
@@ -109,3 +116,93 @@ mapping = "zhiyuanyun"
     assert main(["--config", str(config), "sync"]) == 3
     assert "--force" in capsys.readouterr().err
     assert main(["--config", str(config), "sync", "--force"]) == 0
+
+
+# --- the agency (http) and the sheets (files), issue #8 -------------------------------
+def agency_synced(tmp_path: Path, sandbox: SandboxProcess, store: Path, agency: AgencyServer,
+                  workers: int, logs: int) -> Config:
+    """Three sources synced, the agency holding these many workers and logs."""
+    slots = fed.Slots()
+    agency.put("workers", [fed.worker(f"W{n}", fed.mainland_id(n)) for n in range(workers)])
+    agency.put("service-logs", [fed.service_log(f"L{n}", f"W{n % workers}", slots.take())
+                                for n in range(logs)])
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    cfg = fed.three_sources(tmp_path, sandbox, store, agency, tmp_path / "inbox")
+    assert cycle(cfg).ok
+    sandbox.reset_stats()
+    return cfg
+
+
+def sync_source(cfg: Config, source: str, **options: Any) -> CycleReport:
+    """`zybridge sync --source S` (or a reconcile of S with full=True)."""
+    with open_runtime(cfg) as rt:
+        return rt.engine.cycle([source], **options)
+
+
+def live_on_platform(sandbox: SandboxProcess, source: str) -> int:
+    return sum(1 for ref, r in platform_by_ref(sandbox).items()
+               if ref.startswith(f"{source}:") and not r.get("revoked"))
+
+
+def test_mass_voiding_at_the_agency_stops_before_sending_until_forced(
+        tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest]) -> None:
+    with AgencyServer(tmp_path / "agency.db", token=fed.TOKEN) as agency:
+        cfg = agency_synced(tmp_path, sandbox, sample[0], agency, workers=3, logs=90)
+        agency.put("service-logs", [{**{k: v for k, v in doc.items() if k != "updatedAt"},
+                                     "voided": True} for doc in agency.docs("service-logs")[:80]])
+        with pytest.raises(SafetyStop, match=r"would revoke or deactivate 80 of"):
+            sync_source(cfg, "shegong")
+        assert sandbox.stats()["total"] == 0, "nothing was sent"
+        with pytest.raises(SafetyStop):
+            cycle(cfg)          # every source at once: the stop holds
+        sync_source(cfg, "shegong", force=True)
+        assert revoked_on_platform(sandbox) == 80
+
+
+def test_mass_deactivation_of_agency_workers_stops(
+        tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest]) -> None:
+    with AgencyServer(tmp_path / "agency.db", token=fed.TOKEN) as agency:
+        cfg = agency_synced(tmp_path, sandbox, sample[0], agency, workers=60, logs=0)
+        for n in range(55):
+            agency.update("workers", f"W{n}", active=False)
+        with pytest.raises(SafetyStop, match=r"would revoke or deactivate 55 of"):
+            sync_source(cfg, "shegong")
+        assert sandbox.stats()["total"] == 0, "nothing was sent"
+        assert all(v["status"] == "active" for v in sandbox.records("volunteers")
+                   if v["external_refs"][0].startswith("shegong:"))
+
+
+def test_an_agency_answering_5_percent_of_its_rows_stops_a_full_read_not_a_sync(
+        tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest]) -> None:
+    with AgencyServer(tmp_path / "agency.db", token=fed.TOKEN) as agency:
+        cfg = agency_synced(tmp_path, sandbox, sample[0], agency, workers=40, logs=40)
+        conn = agency_db.connect(agency.db_path)
+        conn.execute("DELETE FROM rows WHERE id NOT IN ('W0', 'W1', 'L0', 'L1')")
+        conn.close()
+        report = sync_source(cfg, "shegong")
+        assert report.ok and report.push is not None and report.push.requests == 0, \
+            "an incremental read that finds little is a quiet cycle"
+        with pytest.raises(SafetyStop, match="full read of source shegong saw 4 rows"):
+            sync_source(cfg, "shegong", full=True, kind="reconcile")
+        assert sandbox.stats()["total"] == 0
+        assert live_on_platform(sandbox, "shegong") == 80
+
+
+def test_an_emptied_sheets_folder_stops_a_full_read_and_a_resync(
+        tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest]) -> None:
+    with AgencyServer(tmp_path / "agency.db", token=fed.TOKEN) as agency:
+        cfg = agency_synced(tmp_path, sandbox, sample[0], agency, workers=1, logs=0)
+        slots, folder = fed.Slots(), fed.Folder(tmp_path / "inbox")
+        folder.csv("2026-10.csv", [fed.sheet_record(fed.sheet_person(f"{70_000_000 + n:08d}"),
+                                                    slots.take()) for n in range(12)])
+        assert cycle(cfg).ok
+        (tmp_path / "inbox" / "2026-10.csv").unlink()
+        sandbox.reset_stats()
+        report = sync_source(cfg, "taibao")
+        assert report.ok and report.pulled == {}, "a folder with no new file is a quiet cycle"
+        with pytest.raises(SafetyStop, match="full read of source taibao saw 0 rows"):
+            sync_source(cfg, "taibao", full=True, kind="reconcile")
+        with open_runtime(cfg) as rt, pytest.raises(SafetyStop, match="min_read_share"):
+            resync(rt, Selection("taibao"), {})
+        assert sandbox.stats()["total"] == 0
+        assert live_on_platform(sandbox, "taibao") == 24
