@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 from adapters.base import SourceAdapter
 from bridge import logs
@@ -42,6 +43,13 @@ def secrets_of(cfg: Config) -> list[str]:
     values = [cfg.national.app_secret.get_secret_value()]
     for s in cfg.sources:
         values += [x.get_secret_value() for x in (s.token, s.ref_key) if x is not None]
+        if s.kind == "sql" and s.url:  # a database URL's password
+            try:
+                password = urlsplit(s.url).password
+            except ValueError:
+                password = None
+            if password:
+                values += [password, quote(password, safe="")]
     return values
 
 
