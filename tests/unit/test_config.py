@@ -92,10 +92,10 @@ def test_a_database_password_from_the_environment_is_a_secret_the_logs_redact(
         tmp_path: Path) -> None:
     from bridge.runtime import secrets_of
     text = MINIMAL.replace('url = "sqlite:///var/haicang.db"',
-                           'url = "postgresql://bridge:${DB_PASSWORD}@db.internal:5432/zyy"')
-    cfg = config.load(write(tmp_path, text), {"SECRET": "abc123", "DB_PASSWORD": "p@ss w0rd"})
-    secrets = secrets_of(cfg)
-    assert {"abc123", "p@ss w0rd"} <= set(secrets)
+                           'url = "${HAICANG_DB_URL}"')
+    cfg = config.load(write(tmp_path, text), {
+        "SECRET": "abc123", "HAICANG_DB_URL": "postgresql://bridge:s3cr3t@db.internal:5432/zyy"})
+    assert {"abc123", "s3cr3t"} <= set(secrets_of(cfg))
     encoded = MINIMAL.replace('url = "sqlite:///var/haicang.db"',
                               'url = "postgresql://bridge:p%40ss@db.internal/zyy"')
     assert {"p@ss", "p%40ss"} <= set(secrets_of(config.load(write(tmp_path, encoded),
