@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from adapters.base import SourceAdapter
 from bridge import logs
@@ -48,8 +48,8 @@ def secrets_of(cfg: Config) -> list[str]:
                 password = urlsplit(s.url).password
             except ValueError:
                 password = None
-            if password:
-                values += [password, quote(password, safe="")]
+            if password:  # as written (percent-encoded) and as the server knows it
+                values += sorted({password, unquote(password)})
     return values
 
 
