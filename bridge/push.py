@@ -31,7 +31,7 @@ from bridge.config import NationalConfig
 from bridge.errors import RejectedError, TransientError
 from bridge.national import BatchResponse, ItemResult, NationalClient
 from bridge.ratelimit import TokenBucket
-from bridge.refs import PATHS, PHASES, canonical, payload_hash
+from bridge.refs import PATHS, PHASES, canonical, parent_refs, payload_hash
 from bridge.stage import Stager, Verdict, effective
 from state.audit import Entry, dead_letter_entry
 from state.store import Batch, OutboxItem, StateStore
@@ -57,6 +57,13 @@ class PushReport:
         return {"requests": self.requests, "batches": self.batches, "retries": self.retries,
                 "rate_limited": self.rate_limited, "undelivered_batches": self.undelivered,
                 "items": dict(self.items)}
+
+
+@dataclass(frozen=True)
+class Lookups:
+    parents: dict[str, tuple[bool, bool]]  # ref → (available, pending)
+    in_flight: set[str]                    # refs in an unacknowledged batch
+    revoking: set[str]                     # bases with a revocation waiting
 
 
 @dataclass
@@ -165,6 +172,7 @@ class Pusher:
                                           new_only=self._new_only)
                 if not chunk:
                     break
+                looked = self._look_up(chunk)
                 for item in chunk:
                     if len(formed) >= max_batches:
                         break
@@ -174,11 +182,11 @@ class Pusher:
                         chosen, refs, blobs, body_len = [], set(), [], 0
                     # an item may name a parent earlier in its own batch, never one in
                     # another batch (batches go concurrently)
-                    blob = self._prepare(item, refs)
+                    blob = self._prepare(item, refs, looked)
                     if blob is not None and chosen and body_len + len(blob) + 13 > MAX_BODY:
                         formed.append(self._persist(entity, op, chosen, blobs))
                         chosen, refs, blobs, body_len = [], set(), [], 0
-                        blob = self._prepare(item, refs)
+                        blob = self._prepare(item, refs, looked)
                     if blob is None:
                         continue
                     chosen.append(item)
@@ -196,16 +204,29 @@ class Pusher:
                 self._early_after[(entity, op)] = after
         return formed
 
-    def _prepare(self, item: OutboxItem, batch_refs: set[str]) -> bytes | None:
+    def _look_up(self, chunk: list[OutboxItem]) -> Lookups:
+        """What _prepare asks of the state file for a chunk of items, in a few queries:
+        none of it changes while the chunk is formed (its own items go into batches, and
+        _prepare checks those against the batch being formed)."""
+        parents = {ref for i in chunk if i.op == "upsert"
+                   for ref, _ in parent_refs(i.entity, i.payload)}
+        return Lookups(self.store.parent_states(parents),
+                       self.store.refs_in_open_batches([i.ref for i in chunk]),
+                       self.store.bases_revoking([i.base_ref for i in chunk
+                                                  if i.entity == "service_record"]))
+
+    def _prepare(self, item: OutboxItem, batch_refs: set[str],
+                 looked: Lookups) -> bytes | None:
         """The item's bytes for a batch now, or None when it must not go in this round."""
-        if item.ref in self._skip or item.ref in batch_refs or self.store.in_open_batch(item.ref):
+        if item.ref in self._skip or item.ref in batch_refs or item.ref in looked.in_flight:
             return None
         if item.op == "revoke":
             return (item.text or canonical(item.payload)).encode("utf-8")
-        if item.entity == "service_record" and self.store.pending_revoke(item.base_ref):
+        if item.entity == "service_record" and item.base_ref in looked.revoking:
             return None  # the record it replaces must be revoked first, or they overlap
         eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
-                                        batch_refs=batch_refs, hold_pending=self._new_only)
+                                        batch_refs=batch_refs, hold_pending=self._new_only,
+                                        known=looked.parents)
         if verdict is Verdict.HOLD:  # formed again in a later round, waits and all
             return None
         key = (item.source, item.entity, item.local_id)

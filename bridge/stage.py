@@ -7,7 +7,7 @@ store; no network.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC
 from enum import Enum
 from typing import Any
@@ -32,7 +32,7 @@ class Verdict(Enum):
 
 def effective(store: StateStore, entity: str, payload: dict[str, Any], *, strict: bool,
               batch_refs: Collection[str] = (), hold_pending: bool = False,
-              known: dict[str, str] | None = None,
+              known: Mapping[str, tuple[bool, bool]] | None = None,
               ) -> tuple[dict[str, Any], list[tuple[str, bool]], Verdict]:
     """The payload as it can be sent now: optional references to records the platform
     does not hold are left out (and waited on); a missing required parent blocks.
@@ -85,17 +85,27 @@ def _worst(a: Verdict, b: Verdict) -> Verdict:
 
 
 def _parent_state(store: StateStore, ref: str, strict: bool, batch_refs: Collection[str],
-                  known: dict[str, str] | None = None, hold: bool = False) -> str:
-    if known is not None and ref in known:
-        state = known[ref]
-        return "ok" if state == "pending" and not strict else state
+                  known: Mapping[str, tuple[bool, bool]] | None = None,
+                  hold: bool = False) -> str:
+    """"ok" | "pending" | "missing"; `known` answers (available, pending) for refs looked
+    up in bulk (StateStore.parent_states), the store the others."""
     if ref in batch_refs:
         return "ok"
-    if hold and store.pending_upsert(ref):
-        return "pending"  # an update of the parent goes first (a project's new window)
-    if store.available(ref):
-        return "ok"
-    if store.pending_upsert(ref):
+    flags = known.get(ref) if known is not None else None
+    if flags is None:
+        pending_now = store.pending_upsert(ref) if hold else None
+        if pending_now:
+            return "pending"
+        if store.available(ref):
+            return "ok"
+        pending = pending_now if pending_now is not None else store.pending_upsert(ref)
+    else:
+        available, pending = flags
+        if hold and pending:
+            return "pending"  # an update of the parent goes first (a project's new window)
+        if available:
+            return "ok"
+    if pending:
         return "pending" if strict else "ok"
     return "missing"
 
@@ -125,7 +135,7 @@ class Stager:
             seen.add(key)
 
     def _new(self, key: RowKey, res: MapResult, source_row: Any, modified: str | None,
-             parents: dict[str, str]) -> None:
+             parents: dict[str, tuple[bool, bool]]) -> None:
         """A row never seen: nothing of its base is in the outbox, the ledger or the dead
         letters, so staging it is writing it (and its outbox rows and waits) once."""
         if not isinstance(res, Mapped):
@@ -144,7 +154,7 @@ class Stager:
             text = canonical(full)
             self.store.enqueue(ref, res.base_ref, key, "upsert", full, text_hash(text),
                                text=text)
-            parents[ref] = "pending"
+            parents[ref] = (False, True)
             queued += 1
         blocked = any(required for _, required in waits)
         status = "pending" if queued else ("blocked" if blocked else "synced")

@@ -215,21 +215,34 @@ class StateStore:
             out.update(b for (b,) in cur)
         return out
 
-    def parent_states(self, refs: Collection[str]) -> dict[str, str]:
-        """ref → "ok" (the platform holds it) | "pending" (an upsert in the outbox) |
-        "missing", for many refs at once."""
-        out = dict.fromkeys(refs, "missing")
-        todo = list(refs)
-        for at in range(0, len(todo), 400):
-            chunk = todo[at:at + 400]
-            marks = ",".join("?" * len(chunk))
-            for (ref,) in self.conn.execute(
-                    f"SELECT ref FROM outbox WHERE op = 'upsert' AND ref IN ({marks})", chunk):
-                out[ref] = "pending"
-            for (ref,) in self.conn.execute(
-                    f"SELECT ref FROM ledger WHERE ref IN ({marks}) AND national_id IS NOT NULL "
-                    "AND status IN ('synced', 'alias')", chunk):
-                out[ref] = "ok"
+    def parent_states(self, refs: Collection[str]) -> dict[str, tuple[bool, bool]]:
+        """ref → (available: the platform holds it, pending: an upsert of it is in the
+        outbox), for many refs at once."""
+        available: set[str] = set()
+        pending: set[str] = set()
+        for chunk in _chunks(list(refs)):
+            pending.update(r for (r,) in self.conn.execute(
+                f"SELECT ref FROM outbox WHERE op = 'upsert' AND ref IN ({_marks(chunk)})",
+                chunk))
+            available.update(r for (r,) in self.conn.execute(
+                f"SELECT ref FROM ledger WHERE ref IN ({_marks(chunk)}) AND national_id IS NOT "
+                "NULL AND status IN ('synced', 'alias')", chunk))
+        return {r: (r in available, r in pending) for r in refs}
+
+    def refs_in_open_batches(self, refs: Collection[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(list(refs)):
+            out.update(r for (r,) in self.conn.execute(
+                f"SELECT ref FROM outbox WHERE batch_id > 0 AND ref IN ({_marks(chunk)})",
+                chunk))
+        return out
+
+    def bases_revoking(self, base_refs: Collection[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(list(base_refs)):
+            out.update(b for (b,) in self.conn.execute(
+                f"SELECT base_ref FROM outbox WHERE op = 'revoke' AND base_ref IN "
+                f"({_marks(chunk)})", chunk))
         return out
 
     def deferred_due(self, source: str, now: str, limit: int = 10_000) -> list[RowKey]:
@@ -513,17 +526,26 @@ class StateStore:
         return self._bases_in("dead_letters", base_refs)
 
     def row_brief(self, keys: Collection[RowKey]) -> dict[RowKey, tuple[str, str]]:
-        """key → (state, base_ref), for many rows."""
+        """key → (state, base_ref), for many rows (one query per source and entity)."""
         out: dict[RowKey, tuple[str, str]] = {}
-        for key in keys:
-            found = self.conn.execute("SELECT state, base_ref FROM rows WHERE source = ? "
-                                      "AND entity = ? AND local_id = ?", key).fetchone()
-            if found:
-                out[key] = (found[0], found[1])
+        for (source, entity), ids in _by_kind(keys).items():
+            for chunk in _chunks(ids):
+                cur = self.conn.execute(
+                    "SELECT local_id, state, base_ref FROM rows WHERE source = ? AND entity = ? "
+                    f"AND local_id IN ({_marks(chunk)})", (source, entity, *chunk))
+                out.update(((source, entity, str(i)), (st, b)) for i, st, b in cur)
         return out
 
     def blocked_keys(self, keys: Collection[RowKey]) -> set[RowKey]:
-        return {k for k in keys if self.blocked(k)}
+        out: set[RowKey] = set()
+        for (source, entity), ids in _by_kind(keys).items():
+            for chunk in _chunks(ids):
+                cur = self.conn.execute(
+                    "SELECT DISTINCT local_id FROM waits WHERE source = ? AND entity = ? "
+                    f"AND required = 1 AND local_id IN ({_marks(chunk)})",
+                    (source, entity, *chunk))
+                out.update((source, entity, str(i)) for (i,) in cur)
+        return out
 
     def waiting_on_many(self, parent_refs: Sequence[str]) -> list[RowKey]:
         out: list[RowKey] = []
@@ -613,6 +635,13 @@ class StateStore:
 def _outbox(r: Sequence[Any]) -> OutboxItem:
     return OutboxItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8],
                       int(r[9]), r[10], r[7])
+
+
+def _by_kind(keys: Iterable[RowKey]) -> dict[tuple[str, str], list[str]]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for source, entity, local_id in keys:
+        groups.setdefault((source, entity), []).append(local_id)
+    return groups
 
 
 def _list(values: Sequence[Any]) -> str:
