@@ -16,10 +16,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -74,14 +74,22 @@ def parents(run: str) -> list[tuple[str, dict[str, Any]]]:
     return [("/organizations/batch", {"items": [org]}), ("/projects/batch", {"items": [project]})]
 
 
+class Counts(Protocol):
+    """Where `drive` reports each response's results (called under its lock)."""
+
+    def count(self, results: list[dict[str, Any]]) -> None: ...
+
+
 @dataclass
 class Tally:
     requests: int = 0
     items: int = 0
-    statuses: Counter[str] | None = None
+    statuses: Counter[str] = field(default_factory=Counter)
 
-    def __post_init__(self) -> None:
-        self.statuses = Counter()
+    def count(self, results: list[dict[str, Any]]) -> None:
+        self.requests += 1
+        self.items += len(results)
+        self.statuses.update(r["status"] for r in results)
 
 
 def post(client: httpx.Client, root: str, path: str, body: bytes, key: str) -> dict[str, Any]:
@@ -94,20 +102,23 @@ def post(client: httpx.Client, root: str, path: str, body: bytes, key: str) -> d
     return dict(response.json())
 
 
-def drive(root: str, path: str, bodies: Sequence[bytes], connections: int,
-          tally: Tally) -> None:
-    """Post every body from `connections` threads, each with its own keep-alive client."""
+def drive(root: str, path: str, bodies: Iterable[bytes], connections: int,
+          tally: Counts) -> None:
+    """Post every body, in order, from `connections` threads, each with its own keep-alive
+    client; `bodies` is consumed lazily (a file of pre-built batches stays on disk)."""
     lock = threading.Lock()
-    queue = list(enumerate(bodies))
+    queue = enumerate(bodies)
     errors: list[BaseException] = []
 
     def worker() -> None:
         with httpx.Client(timeout=60.0) as client:
             while True:
                 with lock:
-                    if not queue or errors:
+                    if errors:
                         return
-                    index, body = queue.pop()
+                    index, body = next(queue, (-1, b""))
+                    if index < 0:
+                        return
                 try:
                     key = f"{path.strip('/').replace('/', '.')}:{index}:{time.time_ns()}"
                     doc = post(client, root, path, body, key)
@@ -115,12 +126,8 @@ def drive(root: str, path: str, bodies: Sequence[bytes], connections: int,
                     with lock:
                         errors.append(exc)
                     return
-                results = doc["data"]["results"]
                 with lock:
-                    tally.requests += 1
-                    tally.items += len(results)
-                    assert tally.statuses is not None
-                    tally.statuses.update(r["status"] for r in results)
+                    tally.count(doc["data"]["results"])
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
     for t in threads:
@@ -152,7 +159,6 @@ def run(total_items: int, connections: int) -> dict[str, float]:
         drive(sandbox.root_url, "/service-records/batch", rec_bodies, connections, tally)
         seconds = time.perf_counter() - started
         stats = sandbox.stats()
-    assert tally.statuses is not None
     if set(tally.statuses) != {"created"} or tally.items != 2 * people:
         raise RuntimeError(f"not every item was created: {dict(tally.statuses)}")
     return {"items": tally.items, "requests": tally.requests, "seconds": seconds,

@@ -12,8 +12,6 @@ from pathlib import Path
 from bridge.errors import StateError
 from state import migrations
 
-CACHE_KIB = 65536
-
 
 def utcnow() -> str:
     """The current instant as UTC ISO-8601 with microseconds (sortable as text)."""
@@ -38,9 +36,6 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            # the indexes a backfill walks at random (ledger, outbox, rows, audit) stay in
-            # memory: 64 MiB of page cache instead of SQLite's 2 MiB
-            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             # checkpoint the WAL every ~40 MiB, not every 4 MiB: a backfill's commits
             # touch index pages all over the file, and each checkpoint copies them back
             conn.execute("PRAGMA wal_autocheckpoint = 10000")
