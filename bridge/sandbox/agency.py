@@ -280,7 +280,9 @@ class AgencyServer:
                  host: str = "127.0.0.1", port: int | None = None,
                  startup_timeout_s: float = 20.0) -> None:
         self._tmp = None if db_path is not None else Path(tempfile.mkdtemp(prefix="zy-agency-"))
-        self.db_path = Path(db_path) if db_path is not None else Path(self._tmp or ".") / "a.db"
+        # absolute: the server process runs in another folder
+        self.db_path = (Path(db_path) if db_path is not None
+                        else Path(self._tmp or ".") / "a.db").resolve()
         self.token = token
         self.host = host
         self.port = port or _free_port(host)

@@ -46,7 +46,7 @@ class SandboxProcess:
         if db_path is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="zy-sandbox-"))
             db_path = self._tmp / "sandbox.db"
-        self.db_path = Path(db_path)
+        self.db_path = Path(db_path).resolve()  # the server may run in another folder
         self.host = host
         self._fixed_port = port
         self.port = port or 0
