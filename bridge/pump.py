@@ -54,6 +54,7 @@ class PushPump:
         self._abandon = threading.Event()
         self._report: PushReport | None = None
         self._complete: set[str] = set()
+        self._pusher: Pusher | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=contextvars.copy_context().run,
                                         args=(self._run,), name="push-pump", daemon=True)
@@ -80,7 +81,11 @@ class PushPump:
         return self._report
 
     def abandon(self) -> None:
+        """Send nothing more: requests under way finish and are applied, then the
+        thread ends (a safety stop, a failed source, an interrupt)."""
         self._abandon.set()
+        if self._pusher is not None:
+            self._pusher.halt.set()
         self._work.set()
         self._thread.join()
 
@@ -93,8 +98,10 @@ class PushPump:
             return
         store.run_id = self._run_id
         try:
-            pusher = Pusher(store, Stager(store), self._client, self._cfg, sleep=self._sleep,
-                            stop=self._stop)
+            pusher = self._pusher = Pusher(store, Stager(store), self._client, self._cfg,
+                                           sleep=self._sleep, stop=self._stop)
+            if self._abandon.is_set():
+                pusher.halt.set()
             self._report = pusher.report
             while not (self._final.is_set() or self._abandon.is_set() or self._stop.is_set()):
                 self._work.wait(IDLE_WAIT_S)

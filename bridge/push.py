@@ -94,6 +94,7 @@ class Pusher:
         self._sources: list[str] | None = None
         self._size: dict[tuple[str, str], int] = {}
         self._new_only = False
+        self.halt = threading.Event()  # this pusher only: form nothing more (pump.abandon)
         self._early_after: dict[tuple[str, str], int] = {}
         self.complete: set[str] = set()  # entities staged in full: a partial batch may go
 
@@ -111,6 +112,8 @@ class Pusher:
         self._new_only = new_only
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
             for n, (entity, op) in enumerate(PHASES):
+                if self.halt.is_set():
+                    break
                 if (entities and entity not in entities) or (new_only and op != "upsert"):
                     continue
                 if new_only and self.store.outbox_holds(
@@ -133,7 +136,8 @@ class Pusher:
         formable = phase is not None
         try:
             while True:
-                if formable and len(futures) <= low and not self.stop.is_set():
+                if (formable and len(futures) <= low and not self.stop.is_set()
+                        and not self.halt.is_set()):
                     assert phase is not None
                     formed = self._form(*phase, high - len(futures))
                     formable = bool(formed)

@@ -80,8 +80,10 @@ class SyncEngine:
         structlog.contextvars.bind_contextvars(run_id=report.run_id)
         status, error = "failed", None
         live = safety.live_count(self.store, names)
-        pump = self._pump(report.run_id, entities, names)
+        pump: PushPump | None = None
         try:
+            if not full and live == 0:
+                pump = self._pump(report.run_id, entities, names)
             for name in names:
                 self._last_source = names[-1]
                 if full:
@@ -118,13 +120,14 @@ class SyncEngine:
 
     def _pump(self, run_id: int, entities: Collection[str] | None,
               names: Sequence[str]) -> PushPump | None:
-        """A pump that sends creations while this cycle stages (bridge/pump.py), for a
-        backfill: sources whose records the platform does not hold yet. None otherwise,
-        and when the engine only stages or its store has no file to open again."""
-        if (self.client is None or self.store.path is None or not self.cfg.national.pipeline
-                or self.store.holds_records(names, "service_record")):
-            return None  # only a backfill: no creation can then overlap a record on its
-            # way off the platform (revocations go after the safety checks)
+        """A pump that sends creations while this cycle stages (bridge/pump.py). The
+        caller asks for one only for a backfill: an incremental cycle of sources of which
+        the platform holds no live record, so that no creation can overlap a record on
+        its way off the platform, and no safety stop can trip (there is nothing to revoke
+        or deactivate, and a full read never pipelines). None when the engine only
+        stages or its store has no file to open again."""
+        if self.client is None or self.store.path is None or not self.cfg.national.pipeline:
+            return None
         path = self.store.path
         pump = PushPump(lambda: StateStore.open(path), run_id, self.client,
                         self.cfg.national, entities=entities, sources=names,

@@ -171,15 +171,18 @@ class StateStore:
 
     def settled_source_rows(self, source: str, entity: str,
                             local_ids: Sequence[str]) -> dict[str, str]:
-        """local_id → stored source row (as stored) of rows whose mapping is settled
-        (mapped, quarantined or skipped, not deferred), in chunks of 500 ids."""
+        """local_id → stored source row (as stored) of rows whose mapping does not
+        depend on the clock: skipped, or mapped without warnings (a quarantine or a
+        warning may be "in the future" today and fine tomorrow; deferred rows wait for
+        their time), in chunks of 500 ids."""
         out: dict[str, str] = {}
         for at in range(0, len(local_ids), 500):
             chunk = list(local_ids[at:at + 500])
             cur = self.conn.execute(
                 "SELECT local_id, source_row FROM rows WHERE source = ? AND entity = ? "
                 f"AND local_id IN ({','.join('?' * len(chunk))}) "
-                "AND state IN ('mapped', 'quarantined', 'skipped')", (source, entity, *chunk))
+                "AND (state = 'skipped' OR (state = 'mapped' AND warnings = '[]'))",
+                (source, entity, *chunk))
             out.update({str(i): str(r) for i, r in cur if r is not None})
         return out
 
@@ -197,13 +200,6 @@ class StateStore:
                     f"AND local_id IN ({','.join('?' * len(chunk))})", (source, entity, *chunk))
                 out.update((source, entity, str(i)) for (i,) in cur)
         return out
-
-    def holds_records(self, sources: Sequence[str], entity: str) -> bool:
-        """The platform holds (or held) some record of this entity from these sources."""
-        marks = ",".join("?" * len(sources))
-        return self.conn.execute(
-            f"SELECT 1 FROM ledger WHERE entity = ? AND source IN ({marks}) LIMIT 1",
-            (entity, *sources)).fetchone() is not None
 
     def bases_in_ledger(self, base_refs: Collection[str]) -> set[str]:
         todo = list(base_refs)

@@ -119,3 +119,54 @@ def test_sigkill_during_a_pipelined_backfill_then_restart_converges(tmp_path: Pa
     with SandboxProcess(db_path=tmp_path / "sb2.db", extra_args=["--rate-per-s", "0"]) as clean:
         cycle(make_config(tmp_path / "clean", clean, store))
         assert killed == content(clean), "the killed backfill converged to another state"
+
+
+def test_a_full_read_never_sends_before_its_safety_checks(
+        tmp_path: Path, slow_sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nightly reconcile's short-read stop must find nothing sent, backfill or not."""
+    store = tmp_path / "haicang.db"
+    build_sample_store(store, volunteers=150, seed=4)
+    cfg = make_config(tmp_path, slow_sandbox, store)
+    seen: list[int] = []
+    before = int(slow_sandbox.stats()["total"])
+    check = safety.check_destructive
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        seen.append(int(slow_sandbox.stats()["total"]) - before)
+        check(*args, **kwargs)
+
+    monkeypatch.setattr(safety, "check_destructive", spy)
+    with open_runtime(cfg) as rt:
+        assert rt.engine.cycle(full=True).ok
+    assert seen == [0]
+
+
+def test_a_failed_cycle_stops_the_pump_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error ends the cycle: the pump finishes the requests under way and forms no more
+    (it does not drain the backlog before the error is reported)."""
+    store = tmp_path / "haicang.db"
+    build_sample_store(store, volunteers=300, seed=6)
+    with SandboxProcess(db_path=tmp_path / "rated.db",
+                        extra_args=["--rate-per-s", "0", "--latency-ms", "150"]) as sandbox:
+        cfg = make_config(tmp_path, sandbox, store, max_in_flight=2)
+        at_stop: list[int] = []
+        check = safety.check_destructive
+
+        def failing(*args: Any, **kwargs: Any) -> None:
+            check(*args, **kwargs)
+            at_stop.append(int(sandbox.stats()["total"]))
+            raise RuntimeError("the cycle fails after staging")
+
+        monkeypatch.setattr(safety, "check_destructive", failing)
+        with open_runtime(cfg) as rt, pytest.raises(RuntimeError):
+            rt.engine.cycle()
+        assert at_stop, "the check ran"
+        after = int(sandbox.stats()["total"])
+        # at most the batches already formed (2 × max_in_flight) go after the failure
+        assert after - at_stop[0] <= 4, (at_stop[0], after)
+        assert at_stop[0] > 0, "the pump had sent creations before the failure"
+        monkeypatch.undo()
+        cycle(cfg)
+        check_invariants(cfg, sandbox, store)
+        check_no_duplicates(sandbox)
