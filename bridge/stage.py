@@ -120,7 +120,7 @@ class Stager:
         seen (a backfill's every row) take a short path of a few statements each, with
         their parents looked up once for the page; every other row goes through stage()."""
         keys = [(source, r.entity, r.local_id) for r, _, _ in staged]
-        known = self.store.known_keys(keys)
+        known = self.store.row_brief(keys)
         in_ledger = self.store.bases_in_ledger({r.base_ref for r, _, _ in staged})
         parents = self.store.parent_states({ref for r, _, _ in staged if isinstance(r, Mapped)
                                             for p in r.parts

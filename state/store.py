@@ -174,42 +174,19 @@ class StateStore:
         """local_id → stored source row (as stored) of rows whose mapping does not
         depend on the clock: skipped, or mapped without warnings (a quarantine or a
         warning may be "in the future" today and fine tomorrow; deferred rows wait for
-        their time), in chunks of 500 ids."""
+        their time)."""
         out: dict[str, str] = {}
-        for at in range(0, len(local_ids), 500):
-            chunk = list(local_ids[at:at + 500])
+        for chunk in _chunks(list(local_ids)):
             cur = self.conn.execute(
                 "SELECT local_id, source_row FROM rows WHERE source = ? AND entity = ? "
-                f"AND local_id IN ({','.join('?' * len(chunk))}) "
+                f"AND local_id IN ({_marks(chunk)}) "
                 "AND (state = 'skipped' OR (state = 'mapped' AND warnings = '[]'))",
                 (source, entity, *chunk))
             out.update({str(i): str(r) for i, r in cur if r is not None})
         return out
 
-    def known_keys(self, keys: Sequence[RowKey]) -> set[RowKey]:
-        """Which of these rows the state file holds (one query per source and entity)."""
-        groups: dict[tuple[str, str], list[str]] = {}
-        for source, entity, local_id in keys:
-            groups.setdefault((source, entity), []).append(local_id)
-        out: set[RowKey] = set()
-        for (source, entity), ids in groups.items():
-            for at in range(0, len(ids), 500):
-                chunk = ids[at:at + 500]
-                cur = self.conn.execute(
-                    "SELECT local_id FROM rows WHERE source = ? AND entity = ? "
-                    f"AND local_id IN ({','.join('?' * len(chunk))})", (source, entity, *chunk))
-                out.update((source, entity, str(i)) for (i,) in cur)
-        return out
-
     def bases_in_ledger(self, base_refs: Collection[str]) -> set[str]:
-        todo = list(base_refs)
-        out: set[str] = set()
-        for at in range(0, len(todo), 500):
-            chunk = todo[at:at + 500]
-            cur = self.conn.execute("SELECT DISTINCT base_ref FROM ledger WHERE base_ref IN "
-                                    f"({','.join('?' * len(chunk))})", chunk)
-            out.update(b for (b,) in cur)
-        return out
+        return self._bases_in("ledger", base_refs)
 
     def parent_states(self, refs: Collection[str]) -> dict[str, tuple[bool, bool]]:
         """ref → (available: the platform holds it, pending: an upsert of it is in the
@@ -278,18 +255,7 @@ class StateStore:
             "AND status IN ('synced', 'alias')", (ref,)).fetchone() is not None
 
     def put_ledger(self, item: OutboxItem, *, national_id: str | None, status: str) -> None:
-        keep_payload = status in ("synced", "alias")
-        self.conn.execute(
-            "INSERT INTO ledger (ref, base_ref, source, entity, local_id, national_id, hash, "
-            "payload, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (ref) DO UPDATE SET national_id = COALESCE(excluded.national_id, "
-            "ledger.national_id), hash = COALESCE(excluded.hash, ledger.hash), "
-            "payload = COALESCE(excluded.payload, ledger.payload), status = excluded.status, "
-            "updated_at = excluded.updated_at",
-            (item.ref, item.base_ref, item.source, item.entity, item.local_id, national_id,
-             item.hash if keep_payload else None,
-             (item.text or dumps(item.payload)) if keep_payload else None, status,
-             db.utcnow()))
+        self.put_ledger_many([(item, national_id, status)])
 
     def put_ledger_many(self, acks: Sequence[tuple[OutboxItem, str | None, str]]) -> None:
         """put_ledger for many (item, national_id, status) at once."""
@@ -498,10 +464,6 @@ class StateStore:
             if keep is None or ref not in keep:
                 self.clear_dead(ref)
 
-    def pending_revoke(self, base_ref: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM outbox WHERE base_ref = ? AND op = 'revoke'",
-                                 (base_ref,)).fetchone() is not None
-
     def clear_dead_many(self, refs: Sequence[str]) -> None:
         for chunk in _chunks(list(refs)):
             self.conn.execute(f"DELETE FROM dead_letters WHERE ref IN ({_marks(chunk)})", chunk)
@@ -570,11 +532,6 @@ class StateStore:
     def add_wait(self, key: RowKey, parent: str, required: bool) -> None:
         self.conn.execute("INSERT OR REPLACE INTO waits (source, entity, local_id, parent_ref, "
                           "required) VALUES (?, ?, ?, ?, ?)", (*key, parent, int(required)))
-
-    def waiting_on(self, parent_ref: str) -> list[RowKey]:
-        cur = self.conn.execute("SELECT source, entity, local_id FROM waits "
-                                "WHERE parent_ref = ?", (parent_ref,))
-        return [(a, b, c) for a, b, c in cur]
 
     def blocked(self, key: RowKey) -> bool:
         return self.conn.execute("SELECT 1 FROM waits WHERE source = ? AND entity = ? "
