@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -234,7 +236,19 @@ def test_apportioning_any_seconds_sums_and_stays_near_proportion(
     total = data.draw(st.integers(0, sum(weights) // 60))
     shares = n.apportion(total, weights)
     assert sum(shares) == total
-    assert all(abs(m - total * w / sum(weights)) < 2 for m, w in zip(shares, weights, strict=True))
+    quotas = [Fraction(total * w, sum(weights)) for w in weights]
+    assert all(m >= math.floor(q) for m, q in zip(shares, quotas, strict=True))
+    # a part gets more than its rounded-up quota only when another is full to its span
+    # (80 s holds 1 minute: [80, 22600] seconds share 349 minutes as [1, 348])
+    if not any(m >= n.minute_cap(w) for m, w in zip(shares, weights, strict=True)):
+        assert all(m <= math.ceil(q) for m, q in zip(shares, quotas, strict=True))
+
+
+def test_apportioning_gives_a_full_part_s_excess_to_the_others() -> None:
+    shares = n.apportion(349, [80, 35, 90, 99, 22600, 31])
+    assert sum(shares) == 349
+    assert all(n.hours(m) * 3600 <= w for m, w in
+               zip(shares, [80, 35, 90, 99, 22600, 31], strict=True))
 
 
 @given(st.integers(1, 9999), st.integers(0, 13), st.integers(0, 32),
