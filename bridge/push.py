@@ -97,35 +97,60 @@ class Pusher:
         self.halt = threading.Event()  # this pusher only: form nothing more (pump.abandon)
         self._early_after: dict[tuple[str, str], int] = {}
         self.complete: set[str] = set()  # entities staged in full: a partial batch may go
+        self._inflight: set[Future[Delivery]] = set()  # the pump's requests (step)
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
-              sources: Sequence[str] | None = None, *,
-              new_only: bool = False) -> PushReport:
+              sources: Sequence[str] | None = None) -> PushReport:
         """Send what the outbox holds, phase by phase; only the items of `sources` when
-        given (a source paused by a safety stop is never sent by another's cycle).
-
-        `new_only` sends only creations (upserts of refs the platform has never been
-        sent), which no safety stop counts: the pass that runs while a cycle is still
-        staging (bridge/pump.py)."""
+        given (a source paused by a safety stop is never sent by another's cycle)."""
         self._sources = list(sources) if sources is not None else None
-        self._new_only = new_only
+        self._new_only = False
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
-            for n, (entity, op) in enumerate(PHASES):
+            for entity, op in PHASES:
                 if self.halt.is_set():
                     break
-                if (entities and entity not in entities) or (new_only and op != "upsert"):
+                if entities and entity not in entities:
                     continue
-                if new_only and self.store.outbox_holds(
-                        {e for e, _ in PHASES[:n]} - {entity},
-                        {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
-                    break  # their parents are still on the way: the items would wait
-                if not new_only:
-                    self._send(pool, [b for b in self.store.open_batches()
-                                      if (b.entity, b.op) == (entity, op) and self._ours(b)],
-                               None)
+                self._send(pool, [b for b in self.store.open_batches()
+                                  if (b.entity, b.op) == (entity, op) and self._ours(b)],
+                           None)
                 self._send(pool, [], (entity, op))
         return self.report
+
+    def step(self, pool: ThreadPoolExecutor, entities: Collection[str] | None,
+             sources: Sequence[str]) -> None:
+        """One turn of a backfill's pump (bridge/pump.py), never waiting: apply the
+        answers that came back, then form creations (upserts of refs the platform has
+        never been sent, which no safety stop counts) phase by phase, a phase only once
+        the creations of the phases before it are acknowledged, until max_in_flight
+        requests are under way and as many more are formed."""
+        self._sources = list(sources)
+        self._new_only = True
+        done = {f for f in self._inflight if f.done()}
+        self._inflight -= done
+        for fut in done:
+            self._apply(fut.result())
+        for n, (entity, op) in enumerate(PHASES):
+            room = 2 * self.cfg.max_in_flight - len(self._inflight)
+            if (len(self._inflight) > self.cfg.max_in_flight or self.halt.is_set()
+                    or self.stop.is_set()):
+                return
+            if op != "upsert" or (entities and entity not in entities):
+                continue
+            if self.store.outbox_holds(
+                    {e for e, _ in PHASES[:n]} - {entity},
+                    {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
+                return  # their parents are still on the way: the items would wait
+            formed = self._form(entity, op, room)
+            self._inflight |= {pool.submit(self._deliver, b) for b in formed}
+
+    def settle(self) -> None:
+        """Wait for the pump's requests under way and apply their answers."""
+        while self._inflight:
+            done, self._inflight = wait(self._inflight, return_when=FIRST_COMPLETED)
+            for fut in done:
+                self._apply(fut.result())
 
     def _send(self, pool: ThreadPoolExecutor, batches: list[Batch],
               phase: tuple[str, str] | None) -> None:
@@ -225,7 +250,7 @@ class Pusher:
         if item.ref in self._skip or item.ref in batch_refs or item.ref in looked.in_flight:
             return None
         if item.op == "revoke":
-            return (item.text or canonical(item.payload)).encode("utf-8")
+            return item.text.encode("utf-8")
         if item.entity == "service_record" and item.base_ref in looked.revoking:
             return None  # the record it replaces must be revoked first, or they overlap
         eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
@@ -249,7 +274,7 @@ class Pusher:
                 return None
             self.store.update_unsent(item.id, eff, digest)
             return canonical(eff).encode("utf-8")
-        return (item.text or canonical(item.payload)).encode("utf-8")
+        return item.text.encode("utf-8")
 
     def _persist(self, entity: str, op: str, items: list[OutboxItem],
                  blobs: list[bytes]) -> Batch:

@@ -83,7 +83,7 @@ class SyncEngine:
         pump: PushPump | None = None
         try:
             if not full and live == 0:
-                pump = self._pump(report.run_id, entities, names)
+                pump = self._pump(entities, names)
             for name in names:
                 self._last_source = names[-1]
                 if full:
@@ -118,27 +118,20 @@ class SyncEngine:
         log.info("cycle done", **report.as_dict())
         return report
 
-    def _pump(self, run_id: int, entities: Collection[str] | None,
+    def _pump(self, entities: Collection[str] | None,
               names: Sequence[str]) -> PushPump | None:
-        """A pump that sends creations while this cycle stages (bridge/pump.py). The
-        caller asks for one only for a backfill: an incremental cycle of sources of which
-        the platform holds no live record, so that no creation can overlap a record on
-        its way off the platform, and no safety stop can trip (there is nothing to revoke
-        or deactivate, and a full read never pipelines). None when the engine only
-        stages or its store has no file to open again."""
-        if self.client is None or self.store.path is None or not self.cfg.national.pipeline:
+        """A pump that sends creations between the pages this cycle stages
+        (bridge/pump.py). The caller asks for one only for a backfill: an incremental
+        cycle of sources of which the platform holds no live record, so that no creation
+        can overlap a record on its way off the platform, and no safety stop can trip
+        (there is nothing to revoke or deactivate, and a full read never pipelines).
+        None when the engine only stages or pipelining is off."""
+        if self.client is None or not self.cfg.national.pipeline:
             return None
-        path = self.store.path
-        pump = PushPump(lambda: StateStore.open(path), run_id, self.client,
-                        self.cfg.national, entities=entities, sources=names,
-                        push_lock=self.push_lock, stop=self.stop, sleep=self.sleep)
-        pump.start()
-
-        def page_done(complete: Collection[str] = ()) -> None:
-            if pump.failed is not None:
-                raise pump.failed
-            pump.staged(complete)
-        self._page_done = page_done
+        pump = PushPump(self.store, self.stager, self.client, self.cfg.national,
+                        entities=entities, sources=names, push_lock=self.push_lock,
+                        stop=self.stop, sleep=self.sleep)
+        self._page_done = pump.staged
         return pump
 
     def push(self, entities: Collection[str] | None = None,

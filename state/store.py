@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +71,17 @@ class OutboxItem:
     entity: str
     local_id: str
     op: str
-    payload: dict[str, Any]
+    text: str  # the payload as stored: dumps(payload), the bytes a batch carries
     hash: str
     ref_misses: int
     batch_id: int | None
-    text: str = ""  # the payload as stored: dumps(payload), the bytes a batch carries
+
+    @cached_property
+    def payload(self) -> dict[str, Any]:
+        """The payload, decoded when first asked for (applying a batch's results needs
+        only the stored text and hash)."""
+        value: dict[str, Any] = json.loads(self.text)
+        return value
 
 
 @dataclass(frozen=True)
@@ -269,7 +276,7 @@ class StateStore:
             "updated_at = excluded.updated_at",
             [(i.ref, i.base_ref, i.source, i.entity, i.local_id, nid,
               i.hash if status in ("synced", "alias") else None,
-              (i.text or dumps(i.payload)) if status in ("synced", "alias") else None, status,
+              i.text if status in ("synced", "alias") else None, status,
               now)
              for i, nid, status in acks])
 
@@ -448,7 +455,7 @@ class StateStore:
             "payload = excluded.payload, errors = excluded.errors, "
             "last_seen = excluded.last_seen, times = dead_letters.times + 1",
             (item.ref, item.base_ref, item.source, item.entity, item.local_id, item.op,
-             item.hash, dumps(item.payload), dumps(errors), now, now))
+             item.hash, item.text, dumps(errors), now, now))
 
     def dead_hash(self, ref: str) -> str | None:
         row = self.conn.execute("SELECT hash FROM dead_letters WHERE ref = ?", (ref,)).fetchone()
@@ -586,8 +593,8 @@ class StateStore:
 
 
 def _outbox(r: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8],
-                      int(r[9]), r[10], r[7])
+    return OutboxItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], int(r[9]),
+                      r[10])
 
 
 def _by_kind(keys: Iterable[RowKey]) -> dict[tuple[str, str], list[str]]:
