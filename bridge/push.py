@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -31,7 +31,7 @@ from bridge.config import NationalConfig
 from bridge.errors import RejectedError, TransientError
 from bridge.national import BatchResponse, ItemResult, NationalClient
 from bridge.ratelimit import TokenBucket
-from bridge.refs import PATHS, PHASES, canonical, parent_refs, payload_hash
+from bridge.refs import PATHS, PHASES, canonical, parent_refs, text_hash
 from bridge.stage import Stager, Verdict, effective
 from state.audit import Entry, dead_letter_entry
 from state.store import Batch, OutboxItem, StateStore
@@ -98,6 +98,7 @@ class Pusher:
         self._early_after: dict[tuple[str, str], int] = {}
         self.complete: set[str] = set()  # entities staged in full: a partial batch may go
         self._inflight: set[Future[Delivery]] = set()  # the pump's requests (step)
+        self._formed: dict[int, list[OutboxItem]] = {}  # batch id → its items, as formed
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
@@ -129,8 +130,8 @@ class Pusher:
         self._new_only = True
         done = {f for f in self._inflight if f.done()}
         self._inflight -= done
-        for fut in done:
-            self._apply(fut.result())
+        if done:
+            self._apply([f.result() for f in done])
         for n, (entity, op) in enumerate(PHASES):
             room = 2 * self.cfg.max_in_flight - len(self._inflight)
             if (len(self._inflight) > self.cfg.max_in_flight or self.halt.is_set()
@@ -149,8 +150,7 @@ class Pusher:
         """Wait for the pump's requests under way and apply their answers."""
         while self._inflight:
             done, self._inflight = wait(self._inflight, return_when=FIRST_COMPLETED)
-            for fut in done:
-                self._apply(fut.result())
+            self._apply([f.result() for f in done])
 
     def _send(self, pool: ThreadPoolExecutor, batches: list[Batch],
               phase: tuple[str, str] | None) -> None:
@@ -170,8 +170,7 @@ class Pusher:
                 if not futures:
                     break
                 done, futures = wait(futures, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    self._apply(fut.result())
+                self._apply([f.result() for f in done])
                 formable = phase is not None  # answers may free items held for a parent
         except BaseException:
             for fut in futures:
@@ -211,13 +210,14 @@ class Pusher:
                         chosen, refs, blobs, body_len = [], set(), [], 0
                     # an item may name a parent earlier in its own batch, never one in
                     # another batch (batches go concurrently)
-                    blob = self._prepare(item, refs, looked)
-                    if blob is not None and chosen and body_len + len(blob) + 13 > MAX_BODY:
+                    ready = self._prepare(item, refs, looked)
+                    if ready is not None and chosen and body_len + len(ready[1]) + 13 > MAX_BODY:
                         formed.append(self._persist(entity, op, chosen, blobs))
                         chosen, refs, blobs, body_len = [], set(), [], 0
-                        blob = self._prepare(item, refs, looked)
-                    if blob is None:
+                        ready = self._prepare(ready[0], refs, looked)
+                    if ready is None:
                         continue
+                    item, blob = ready
                     chosen.append(item)
                     refs.add(item.ref)
                     blobs.append(blob)
@@ -245,12 +245,13 @@ class Pusher:
                                                   if i.entity == "service_record"]))
 
     def _prepare(self, item: OutboxItem, batch_refs: set[str],
-                 looked: Lookups) -> bytes | None:
-        """The item's bytes for a batch now, or None when it must not go in this round."""
+                 looked: Lookups) -> tuple[OutboxItem, bytes] | None:
+        """The item as it goes (its payload made effective) and its bytes for a batch
+        now, or None when it must not go in this round."""
         if item.ref in self._skip or item.ref in batch_refs or item.ref in looked.in_flight:
             return None
         if item.op == "revoke":
-            return item.text.encode("utf-8")
+            return item, item.text.encode("utf-8")
         if item.entity == "service_record" and item.base_ref in looked.revoking:
             return None  # the record it replaces must be revoked first, or they overlap
         eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
@@ -266,15 +267,16 @@ class Pusher:
             self.stager.refresh_status(key)
             return None
         if eff != item.payload:
-            digest = payload_hash(eff)
+            text = canonical(eff)
+            digest = text_hash(text)
             ledger = self.store.ledger(item.ref)
             if ledger and ledger.hash == digest and ledger.status != "revoked":
                 self.store.delete_outbox(item.id)
                 self.stager.refresh_status(key)
                 return None
-            self.store.update_unsent(item.id, eff, digest)
-            return canonical(eff).encode("utf-8")
-        return item.text.encode("utf-8")
+            self.store.update_unsent(item.id, text, digest)
+            return replace(item, text=text, hash=digest), text.encode("utf-8")
+        return item, item.text.encode("utf-8")
 
     def _persist(self, entity: str, op: str, items: list[OutboxItem],
                  blobs: list[bytes]) -> Batch:
@@ -284,6 +286,7 @@ class Pusher:
         path = PATHS[(entity, op)]
         batch_id = self.store.create_batch(key, entity, op, path, body, digest,
                                            [i.id for i in items])
+        self._formed[batch_id] = items
         self.store.audit([Entry("batch", {"key": key, "path": path, "body_sha256": digest,
                                           "items": len(items)})])
         return Batch(batch_id, key, entity, op, path, body, digest, len(items), 0)
@@ -341,34 +344,42 @@ class Pusher:
         return float(max(delay, retry_after) if retry_after else delay)
 
     # applying (main thread) -------------------------------------------------------------
-    def _apply(self, delivery: Delivery) -> None:
+    def _apply(self, deliveries: Sequence[Delivery]) -> None:
+        """Record the answers of finished requests, all in one transaction (a crash
+        before it commits leaves their batches open, to be sent again under the same
+        keys); then raise the first error that is not the platform's."""
+        with self.store.transaction():
+            for delivery in deliveries:
+                self._apply_one(delivery)
+        for delivery in deliveries:
+            if delivery.error is not None and not isinstance(
+                    delivery.error, (TransientError, RejectedError)):
+                raise delivery.error
+
+    def _apply_one(self, delivery: Delivery) -> None:
         batch = delivery.batch
         self.report.requests += len(delivery.attempts)
         self.report.retries += max(0, len(delivery.attempts) - 1)
         self.report.rate_limited += sum(1 for a in delivery.attempts if a.get("status") == 429)
         _count(batch, delivery)
-        with self.store.transaction():
-            self.store.audit([Entry("request", a) for a in delivery.attempts])
-            if delivery.response is not None:
-                self._apply_results(batch, delivery.response)
-            elif isinstance(delivery.error, RejectedError):
-                self._rejected(batch, delivery.error, len(delivery.attempts))
-            else:
-                error = delivery.error
-                status = getattr(error, "status", None)
-                self.store.note_attempts(batch.id, batch.attempts + len(delivery.attempts),
-                                         status, str(error))
-                if isinstance(error, TransientError):
-                    self.report.undelivered += 1
-        if delivery.error is not None and not isinstance(delivery.error,
-                                                         (TransientError, RejectedError)):
-            raise delivery.error
+        self.store.audit([Entry("request", a) for a in delivery.attempts])
+        if delivery.response is not None:
+            self._apply_results(batch, delivery.response)
+        elif isinstance(delivery.error, RejectedError):
+            self._rejected(batch, delivery.error, len(delivery.attempts))
+        else:
+            error = delivery.error
+            status = getattr(error, "status", None)
+            self.store.note_attempts(batch.id, batch.attempts + len(delivery.attempts),
+                                     status, str(error))
+            if isinstance(error, TransientError):
+                self.report.undelivered += 1
 
     def _apply_results(self, batch: Batch, response: BatchResponse) -> None:
         self.report.batches += 1
         by_ref = {r.external_ref: r for r in response.results}
         entries: list[Entry] = []
-        items = self.store.batch_items(batch.id)
+        items = self._items(batch)
         acked = [i for i in items if i.op == "upsert" and i.ref in by_ref
                  and by_ref[i.ref].status in OK_STATUSES]
         self._acknowledge(acked, by_ref)
@@ -397,6 +408,12 @@ class Pusher:
             self.stager.plan(child)
             self.stager.refresh_status(child)
         self.stager.refresh_many({(i.source, i.entity, i.local_id) for i in acked})
+
+    def _items(self, batch: Batch) -> list[OutboxItem]:
+        """A batch's items: as formed by this pusher, else (a batch an earlier run left
+        open) from the outbox."""
+        formed = self._formed.pop(batch.id, None)
+        return formed if formed is not None else self.store.batch_items(batch.id)
 
     def _acknowledge(self, items: list[OutboxItem], by_ref: dict[str, ItemResult]) -> None:
         """The accepted upserts of a batch, at once: in the ledger, out of the outbox and
@@ -438,7 +455,7 @@ class Pusher:
 
     def _rejected(self, batch: Batch, error: RejectedError, attempts: int) -> None:
         """400/413/422: split (or dead-letter a lone item), never loop."""
-        items = self.store.batch_items(batch.id)
+        items = self._items(batch)
         self.store.close_batch(batch.id, "abandoned", error.status, batch.attempts + attempts,
                                error.code)
         if error.code == "IDEMPOTENCY_KEY_REUSED" or len(items) > 1:

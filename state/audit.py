@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
+_string = json.encoder.encode_basestring  # json.dumps of a str, ensure_ascii=False
 GENESIS = "0" * 64
 COLUMNS = "seq, at, run_id, kind, ref, data, prev_hash, hash"
 _SEAL_CONTEXT = "zybridge-audit-seal"
@@ -37,8 +38,12 @@ def canonical(obj: Any) -> str:
 
 def entry_hash(prev_hash: str, seq: int, at: str, run_id: int | None, kind: str,
                ref: str | None, data: str) -> str:
-    content = canonical({"seq": seq, "at": at, "run_id": run_id, "kind": kind,
-                         "ref": ref, "data": data})
+    """SHA-256 of the previous hash and the entry's canonical JSON, `canonical({"seq":
+    seq, "at": at, "run_id": run_id, "kind": kind, "ref": ref, "data": data})`, written
+    out key by key in sorted order (a backfill hashes one entry per item)."""
+    content = (f'{{"at":{_string(at)},"data":{_string(data)},"kind":{_string(kind)},'
+               f'"ref":{"null" if ref is None else _string(ref)},'
+               f'"run_id":{"null" if run_id is None else int(run_id)},"seq":{int(seq)}}}')
     return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
 
 

@@ -391,9 +391,10 @@ class StateStore:
             "batch_id FROM outbox WHERE batch_id = ? ORDER BY id", (batch_id,))
         return [_outbox(r) for r in cur]
 
-    def update_unsent(self, item_id: int, payload: dict[str, Any], digest: str) -> None:
+    def update_unsent(self, item_id: int, text: str, digest: str) -> None:
+        """A new payload (its stored text) for an unsent item."""
         self.conn.execute("UPDATE outbox SET payload = ?, hash = ? WHERE id = ?",
-                          (dumps(payload), digest, item_id))
+                          (text, digest, item_id))
 
     def delete_outbox(self, item_id: int) -> None:
         self.conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from state import audit
 from state.store import StateStore
@@ -61,3 +64,20 @@ def test_two_swapped_entries_break_the_chain(tmp_path: Path) -> None:
         "UPDATE audit SET seq = -1 WHERE seq = 2", "UPDATE audit SET seq = 2 WHERE seq = 3",
         "UPDATE audit SET seq = 3 WHERE seq = -1")
     assert not verdict.ok and verdict.broken_at == 2
+
+
+@given(st.text(), st.integers(1, 2**62), st.text(min_size=1), st.one_of(st.none(), st.text()),
+       st.one_of(st.none(), st.integers(0, 2**62)), st.text())
+def test_an_entry_hash_is_the_hash_of_the_entry_s_canonical_json(
+        at: str, seq: int, kind: str, ref: str | None, run_id: int | None, data: str) -> None:
+    """entry_hash writes the canonical JSON out by hand; it must be canonical()'s, byte
+    for byte, or every chain written before would stop verifying."""
+    content = audit.canonical({"seq": seq, "at": at, "run_id": run_id, "kind": kind,
+                               "ref": ref, "data": data})
+    try:
+        expected = hashlib.sha256(f"{audit.GENESIS}\n{content}".encode()).hexdigest()
+    except UnicodeEncodeError:  # a lone surrogate: neither form can be hashed
+        with pytest.raises(UnicodeEncodeError):
+            audit.entry_hash(audit.GENESIS, seq, at, run_id, kind, ref, data)
+        return
+    assert audit.entry_hash(audit.GENESIS, seq, at, run_id, kind, ref, data) == expected
