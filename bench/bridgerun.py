@@ -39,6 +39,7 @@ app_secret = "${{ZYBRIDGE_APP_SECRET}}"
 jurisdiction = "{jurisdiction}"
 timeout_s = 30.0
 max_in_flight = {max_in_flight}
+pipeline = {pipeline}
 rate_per_s = {rate_per_s}
 
 [[sources]]
@@ -100,10 +101,11 @@ class BridgeFolder:
         self.config = folder / "zybridge.toml"
 
     def configure(self, base_url: str, *, rate_per_s: float = UNLIMITED,
-                  max_in_flight: int = 4) -> None:
+                  max_in_flight: int = 4, pipeline: bool = True) -> None:
         self.config.write_text(CONFIG.format(
             base_url=base_url, app_id=DEMO_APP_ID, jurisdiction=DEMO_JURISDICTION,
-            max_in_flight=max_in_flight, rate_per_s=rate_per_s), encoding="utf-8")
+            max_in_flight=max_in_flight, rate_per_s=rate_per_s,
+            pipeline=str(pipeline).lower()), encoding="utf-8")
 
     def sync(self, profile: Path | None = None) -> Usage:
         """`zybridge sync`, measured; under pyinstrument when `profile` names a file stem."""

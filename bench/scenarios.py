@@ -60,6 +60,7 @@ class Bench:
     # by N: a backfilled folder scenario 3 may continue, and the backfill's figures
     folders: dict[int, BridgeFolder] = field(default_factory=dict)
     backfills: dict[int, Sample] = field(default_factory=dict)
+    sequential: dict[int, Sample] = field(default_factory=dict)  # pipeline = false
     problems: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     raw_items_per_s: float | None = None  # scenario 4's raw limit, for scenario 2's target
@@ -101,11 +102,13 @@ class Bench:
 
     def bridge_run(self, name: str, folder: BridgeFolder, volunteers: int,
                    extra: Sequence[str] = NO_LIMIT, *, rate_per_s: float | None = None,
-                   profile: Path | None = None, note: str = "") -> Sample:
+                   profile: Path | None = None, note: str = "",
+                   pipeline: bool = True) -> Sample:
         """One `zybridge sync` against a sandbox on the folder's own platform file."""
         with sandbox(folder.folder / "sandbox.db", extra) as sb:
             folder.configure(sb.base_url, max_in_flight=self.settings.max_in_flight,
-                             rate_per_s=UNLIMITED if rate_per_s is None else rate_per_s)
+                             rate_per_s=UNLIMITED if rate_per_s is None else rate_per_s,
+                             pipeline=pipeline)
             watch = SandboxWatch(sb)
             usage = folder.sync(profile)
             items, requests, stats = sandbox_figures(sb)
@@ -117,27 +120,36 @@ class Bench:
                         {"by_status": stats["by_status"]})
 
     # scenario 1 -------------------------------------------------------------------------
-    def backfill(self, volunteers: int, *, profile: Path | None = None) -> Sample:
+    def backfill(self, volunteers: int, *, profile: Path | None = None,
+                 pipeline: bool = True) -> Sample:
         exp = self.store(volunteers)
         folder = BridgeFolder(self.fresh(f"s1-{volunteers}"), exp.path)
         note = "profiled (pyinstrument)" if profile else "no limit, no latency"
-        sample = self.bridge_run("bridge backfill", folder, volunteers, profile=profile,
-                                 note=note)
+        name = "bridge backfill" if pipeline else "bridge backfill, pipeline = false"
+        sample = self.bridge_run(name, folder, volunteers, profile=profile, note=note,
+                                 pipeline=pipeline)
         self.check_status(folder, exp, f"scenario 1 (N={volunteers})")
-        if profile is None:
+        if profile is None and pipeline:
             self.folders[volunteers] = folder
             self.backfills[volunteers] = sample
         return sample
 
     def scenario1(self, volunteers: int) -> list[Sample]:
-        sample = self.backfill(volunteers, profile=self.settings.profile)
-        say(table([sample]))
+        """The default configuration, then `pipeline = false`: on loopback with no
+        latency there is nothing to overlap, and the sandbox holds the second core."""
+        samples = [self.backfill(volunteers, profile=self.settings.profile)]
+        if not self.settings.profile:
+            samples.append(self.backfill(volunteers, pipeline=False))
+            self.sequential[volunteers] = samples[1]
+        say(table(samples))
         if self.settings.profile:
             say(f"profile of the backfill: {self.settings.profile.with_suffix('.html')} and "
                 ".txt (pyinstrument samples the main thread only: time the push threads "
                 "spend shows as a wait)")
-        self.results["scenario1"] = sample.as_dict()
-        return [sample]
+        self.results["scenario1"] = samples[0].as_dict()
+        if len(samples) > 1:
+            self.results["scenario1_sequential"] = samples[1].as_dict()
+        return samples
 
     def rss_growth(self, volunteers: int) -> list[Sample]:
         samples = [self.backfills.get(n) or self.backfill(n)
@@ -212,17 +224,24 @@ class Bench:
         reused = self.backfills.get(volunteers)
         bridge = replace(reused or self.backfill(volunteers), name="bridge",
                          note="scenario 1's run (same run)" if reused else "")
-        samples = [bridge, self.naive(exp), self.dlt(exp), self.raw(exp)]
+        seq = self.sequential.get(volunteers)
+        bridges = [bridge] + ([replace(seq, name="bridge, pipeline = false")] if seq else [])
+        samples = [*bridges, self.naive(exp), self.dlt(exp), self.raw(exp)]
         say(table(samples))
-        _, naive, dlt, raw = samples
+        naive, dlt, raw = samples[-3:]
         self.raw_items_per_s = raw.items_per_s or None
-        say(f"bridge/raw {ratio(bridge.items_per_s, raw.items_per_s)}, bridge/dlt "
-            f"{ratio(bridge.items_per_s, dlt.items_per_s)}, bridge/naive "
-            f"{ratio(bridge.items_per_s, naive.items_per_s)} (items/s)")
+        for b in bridges:
+            say(f"{b.name}: bridge/raw {ratio(b.items_per_s, raw.items_per_s)}, bridge/dlt "
+                f"{ratio(b.items_per_s, dlt.items_per_s)}, bridge/naive "
+                f"{ratio(b.items_per_s, naive.items_per_s)} (items/s)")
         self.results["scenario4"] = {
             "samples": [s.as_dict() for s in samples],
             "bridge_over_raw": bridge.items_per_s / raw.items_per_s if raw.items else None,
-            "bridge_over_dlt": bridge.items_per_s / dlt.items_per_s if dlt.items else None}
+            "bridge_over_dlt": bridge.items_per_s / dlt.items_per_s if dlt.items else None,
+            "sequential_over_raw": (seq.items_per_s / raw.items_per_s
+                                    if seq and raw.items else None),
+            "sequential_over_dlt": (seq.items_per_s / dlt.items_per_s
+                                    if seq and dlt.items else None)}
         return samples
 
     def contender(self, name: str, exp: Expected, args: list[str], note: str) -> Sample:

@@ -69,13 +69,13 @@ class PushPump:
         self._pusher.halt.set()
         try:
             with self._push_lock:
-                self._close()
+                self._close(cancel=True)
         except Exception as exc:  # the cycle is failing already; its error is reported
             log.warning("applying the answers under way failed", error=type(exc).__name__)
 
-    def _close(self) -> None:
+    def _close(self, *, cancel: bool = False) -> None:
         self._closed = True
         try:
-            self._pusher.settle()
+            self._pusher.settle(cancel=cancel)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,6 +36,7 @@ from bridge.stage import Stager, Verdict, effective
 from state.audit import Entry, dead_letter_entry
 from state.store import Batch, OutboxItem, StateStore
 
+STEP_AHEAD = 2  # step(): batches under way or formed, in units of max_in_flight
 log = structlog.get_logger("bridge.push")
 
 MAX_BODY = 1_048_576
@@ -97,6 +98,9 @@ class Pusher:
         self.halt = threading.Event()  # this pusher only: form nothing more (pump.abandon)
         self._early_after: dict[tuple[str, str], int] = {}
         self.complete: set[str] = set()  # entities staged in full: a partial batch may go
+        # new_only passes: items to look at again by phase, and items held by parent ref
+        self._relook: dict[tuple[str, str], set[int]] = {}
+        self._held_on: dict[str, set[tuple[str, str, int]]] = {}
         self._inflight: set[Future[Delivery]] = set()  # the pump's requests (step)
         self._formed: dict[int, list[OutboxItem]] = {}  # batch id → its items, as formed
 
@@ -125,7 +129,7 @@ class Pusher:
         answers that came back, then form creations (upserts of refs the platform has
         never been sent, which no safety stop counts) phase by phase, a phase only once
         the creations of the phases before it are acknowledged, until max_in_flight
-        requests are under way and as many more are formed."""
+        requests are under way and as many more wait their turn."""
         self._sources = list(sources)
         self._new_only = True
         done = {f for f in self._inflight if f.done()}
@@ -133,8 +137,8 @@ class Pusher:
         if done:
             self._apply([f.result() for f in done])
         for n, (entity, op) in enumerate(PHASES):
-            room = 2 * self.cfg.max_in_flight - len(self._inflight)
-            if (len(self._inflight) > self.cfg.max_in_flight or self.halt.is_set()
+            room = STEP_AHEAD * self.cfg.max_in_flight - len(self._inflight)
+            if (room < self.cfg.max_in_flight or self.halt.is_set()
                     or self.stop.is_set()):
                 return
             if op != "upsert" or (entities and entity not in entities):
@@ -146,11 +150,18 @@ class Pusher:
             formed = self._form(entity, op, room)
             self._inflight |= {pool.submit(self._deliver, b) for b in formed}
 
-    def settle(self) -> None:
-        """Wait for the pump's requests under way and apply their answers."""
+    def settle(self, *, cancel: bool = False) -> None:
+        """Wait for the pump's requests and apply their answers; with `cancel`, only
+        for those under way (the batches still waiting for a worker stay open, sent
+        again under their keys by a later drain)."""
+        if cancel:
+            for fut in self._inflight:
+                fut.cancel()
         while self._inflight:
             done, self._inflight = wait(self._inflight, return_when=FIRST_COMPLETED)
-            self._apply([f.result() for f in done])
+            answered = [f.result() for f in done if not f.cancelled()]
+            if answered:
+                self._apply(answered)
 
     def _send(self, pool: ThreadPoolExecutor, batches: list[Batch],
               phase: tuple[str, str] | None) -> None:
@@ -183,28 +194,27 @@ class Pusher:
                                              & set(self._sources))
 
     def _form(self, entity: str, op: str, max_batches: int) -> list[Batch]:
-        """Persist up to max_batches batches of what can go now. A `new_only` pass forms
-        full batches only (but for entities in `complete`) and does not look again at
-        items it held back (the cycle's ordinary drain takes them), so it costs what it
-        sends."""
+        """Persist up to max_batches batches of what can go now. A `new_only` pass
+        (step) forms full batches only (but for entities in `complete`), reads each
+        unsent item once, and looks again only at items it put back: a partial batch's,
+        and those held for a parent whose acknowledgement has come since (so it costs
+        about what it sends; what it never sends, the cycle's ordinary drain takes)."""
         size = self._size.get((entity, op), self.cfg.batch_size)
+        phase = (entity, op)
         formed: list[Batch] = []
         with self.store.transaction():
             chosen: list[OutboxItem] = []
             refs: set[str] = set()
             blobs: list[bytes] = []
             body_len = 0
-            after = self._early_after.get((entity, op), 0) if self._new_only else 0
-            while len(formed) < max_batches:
-                chunk = self.store.unsent(entity, op, 500, after, self._sources,
-                                          new_only=self._new_only)
-                if not chunk:
-                    break
+            scanned = self._early_after.get(phase, 0) if self._new_only else 0
+            for chunk in self._chunks(phase, scanned):
                 looked = self._look_up(chunk)
-                for item in chunk:
+                for n, item in enumerate(chunk):
                     if len(formed) >= max_batches:
+                        self._put_back(phase, chunk[n:])
                         break
-                    after = item.id
+                    scanned = max(scanned, item.id)
                     if len(chosen) >= size:
                         formed.append(self._persist(entity, op, chosen, blobs))
                         chosen, refs, blobs, body_len = [], set(), [], 0
@@ -222,16 +232,51 @@ class Pusher:
                     refs.add(item.ref)
                     blobs.append(blob)
                     body_len += len(blob) + 1
-            if chosen and len(formed) < max_batches:
-                if self._new_only and len(chosen) < size and entity not in self.complete:
-                    after = chosen[0].id - 1  # a partial batch waits for more
-                else:
-                    formed.append(self._persist(entity, op, chosen, blobs))
+                if len(formed) >= max_batches:
+                    break
+            if chosen and (len(formed) >= max_batches or (
+                    self._new_only and len(chosen) < size and entity not in self.complete)):
+                self._put_back(phase, chosen)  # a partial batch waits for more
             elif chosen:
-                after = chosen[0].id - 1
+                formed.append(self._persist(entity, op, chosen, blobs))
             if self._new_only:
-                self._early_after[(entity, op)] = after
+                self._early_after[phase] = scanned
         return formed
+
+    def _chunks(self, phase: tuple[str, str], after: int) -> Iterator[list[OutboxItem]]:
+        """The unsent items of a phase in chunks by id: in a `new_only` pass first those
+        put back to be looked at again (all at or below `after`, the last id read),
+        then those above it."""
+        if self._new_only and self._relook.get(phase):
+            ids = sorted(self._relook.pop(phase))
+            for at in range(0, len(ids), 500):
+                chunk = self.store.unsent_by_ids(ids[at:at + 500], self._sources,
+                                                 new_only=True)
+                if chunk:
+                    yield chunk
+        while True:
+            chunk = self.store.unsent(*phase, 500, after, self._sources,
+                                      new_only=self._new_only)
+            if not chunk:
+                return
+            yield chunk
+            after = chunk[-1].id
+
+    def _put_back(self, phase: tuple[str, str], items: Sequence[OutboxItem]) -> None:
+        if self._new_only:
+            self._relook.setdefault(phase, set()).update(i.id for i in items)
+
+    def _hold(self, item: OutboxItem, looked: Lookups) -> None:
+        """A `new_only` pass held this item for parents on their way: it is looked at
+        again once one of them is acknowledged."""
+        for ref, _ in parent_refs(item.entity, item.payload):
+            if looked.parents.get(ref, (False, False))[1]:
+                self._held_on.setdefault(ref, set()).add((item.entity, item.op, item.id))
+
+    def _release(self, refs: Iterable[str]) -> None:
+        for ref in refs:
+            for entity, op, item_id in self._held_on.pop(ref, ()):
+                self._relook.setdefault((entity, op), set()).add(item_id)
 
     def _look_up(self, chunk: list[OutboxItem]) -> Lookups:
         """What _prepare asks of the state file for a chunk of items, in a few queries:
@@ -258,6 +303,8 @@ class Pusher:
                                         batch_refs=batch_refs, hold_pending=self._new_only,
                                         known=looked.parents)
         if verdict is Verdict.HOLD:  # formed again in a later round, waits and all
+            if self._new_only:
+                self._hold(item, looked)
             return None
         key = (item.source, item.entity, item.local_id)
         for parent, required in waits:
@@ -418,6 +465,7 @@ class Pusher:
     def _acknowledge(self, items: list[OutboxItem], by_ref: dict[str, ItemResult]) -> None:
         """The accepted upserts of a batch, at once: in the ledger, out of the outbox and
         the dead letters (their waiting children and statuses follow the batch)."""
+        self._release(i.ref for i in items)
         aliases = self.store.alias_refs([i.ref for i in items])
         self.store.put_ledger_many([(i, by_ref[i.ref].national_id,
                                      _ledger_status(by_ref[i.ref].status, i.ref in aliases))
