@@ -327,6 +327,8 @@ def apportion(total: int, weights: Sequence[int],
     whole = sum(weights)
     if total < 0 or whole <= 0 or any(w < 0 for w in weights):
         raise ValueError("a non-negative total over positive weights")
+    if len(weights) == 1:  # a record within one day, nearly every record
+        return [total]
     quotas = [Fraction(total * w, whole) for w in weights]
     shares = [math.floor(q) for q in quotas]
     left = total - sum(shares)
