@@ -170,3 +170,34 @@ def test_a_failed_cycle_stops_the_pump_at_once(
         cycle(cfg)
         check_invariants(cfg, sandbox, store)
         check_no_duplicates(sandbox)
+
+
+def test_an_item_held_for_its_parent_goes_once_the_parent_is_acknowledged(
+        tmp_path: Path, sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One item per batch: a team's parent team is always in another batch, so the pump
+    holds the team until that batch is acknowledged, then sends it while the cycle is
+    still staging. It used to leave every held item, and the items naming it, to the
+    drain after the safety checks (8 of these 28 teams). Only a team whose parent is
+    sent again (read before its parent, the parent went without its own parent and is
+    completed by an update, which the pump never sends) still waits for the drain."""
+    store = tmp_path / "haicang.db"
+    build_sample_store(store, volunteers=300, seed=5)
+    cfg = make_config(tmp_path, sandbox, store, batch_size=1, max_in_flight=4)
+    early: set[str] = set()
+    check = safety.check_destructive
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        early.update(r["national_id"] for r in sandbox.records("organization"))
+        check(*args, **kwargs)
+
+    monkeypatch.setattr(safety, "check_destructive", spy)
+    with open_runtime(cfg) as rt:
+        report = rt.engine.cycle()
+    assert report.ok
+    teams = {r["national_id"]: r for r in sandbox.records("organization")}
+    under = [t for t in teams.values() if t.get("parent_national_id")]
+    assert len(under) >= 10, "the sample has teams under teams under teams"
+    late = [t for t in under if t["national_id"] not in early]
+    assert all(teams[t["parent_national_id"]]["version"] > 1 for t in late), \
+        [(t["external_refs"], teams[t["parent_national_id"]]["version"]) for t in late]
+    check_invariants(cfg, sandbox, store)
