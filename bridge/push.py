@@ -100,6 +100,7 @@ class Pusher:
         self.complete: set[str] = set()  # entities staged in full: a partial batch may go
         # new_only passes: items to look at again by phase, and items held by parent ref
         self._relook: dict[tuple[str, str], set[int]] = {}
+        self._partial: dict[tuple[str, str], list[int]] = {}  # phase → put back, unsent
         self._held_on: dict[str, set[tuple[str, str, int]]] = {}
         self._inflight: set[Future[Delivery]] = set()  # the pump's requests (step)
         self._formed: dict[int, list[OutboxItem]] = {}  # batch id → its items, as formed
@@ -143,9 +144,9 @@ class Pusher:
                 return
             if op != "upsert" or (entities and entity not in entities):
                 continue
-            if self.store.outbox_holds(
-                    {e for e, _ in PHASES[:n]} - {entity},
-                    {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
+            earlier = {e for e, _ in PHASES[:n]} - {entity}
+            if any(self._partial.get((e, "upsert")) for e in earlier) or self.store.outbox_holds(
+                    earlier, {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
                 return  # their parents are still on the way: the items would wait
             formed = self._form(entity, op, room)
             self._inflight |= {pool.submit(self._deliver, b) for b in formed}
@@ -210,10 +211,9 @@ class Pusher:
             scanned = self._early_after.get(phase, 0) if self._new_only else 0
             for chunk in self._chunks(phase, scanned):
                 looked = self._look_up(chunk)
-                for n, item in enumerate(chunk):
+                for item in chunk:
                     if len(formed) >= max_batches:
-                        self._put_back(phase, chunk[n:])
-                        break
+                        break  # the rest lies above `scanned`: read again next time
                     scanned = max(scanned, item.id)
                     if len(chosen) >= size:
                         formed.append(self._persist(entity, op, chosen, blobs))
@@ -234,19 +234,24 @@ class Pusher:
                     body_len += len(blob) + 1
                 if len(formed) >= max_batches:
                     break
+            waiting: list[int] = []
             if chosen and (len(formed) >= max_batches or (
                     self._new_only and len(chosen) < size and entity not in self.complete)):
                 self._put_back(phase, chosen)  # a partial batch waits for more
+                waiting = [i.id for i in chosen]
             elif chosen:
                 formed.append(self._persist(entity, op, chosen, blobs))
             if self._new_only:
                 self._early_after[phase] = scanned
+                self._partial[phase] = waiting  # later phases wait for these too
         return formed
 
     def _chunks(self, phase: tuple[str, str], after: int) -> Iterator[list[OutboxItem]]:
         """The unsent items of a phase in chunks by id: in a `new_only` pass first those
         put back to be looked at again (all at or below `after`, the last id read),
-        then those above it."""
+        then those above it. Held items do not hold later phases back (a parent's
+        update, which no `new_only` pass sends, could hold them until the drain); a
+        partial batch put back does, as items not read yet do."""
         if self._new_only and self._relook.get(phase):
             ids = sorted(self._relook.pop(phase))
             for at in range(0, len(ids), 500):
