@@ -8,6 +8,7 @@ sandbox; respx only for failure shapes a server cannot produce on demand).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,14 +50,29 @@ class NationalClient:
         self.app_id = app_id
         self._secret = app_secret
         self._clock = clock
-        limits = httpx.Limits(max_connections=max_connections,
-                              max_keepalive_connections=max_connections)
-        # TLS verification stays on (httpx's default) for every https endpoint.
-        self._http = httpx.Client(timeout=timeout_s, transport=transport, limits=limits,
-                                  headers={"User-Agent": "zhiyuan-bridge/0.1"})
+        self._options: dict[str, Any] = {
+            "timeout": timeout_s, "transport": transport,
+            "limits": httpx.Limits(max_connections=max_connections,
+                                   max_keepalive_connections=max_connections),
+            "headers": {"User-Agent": "zhiyuan-bridge/0.1"}}
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The HTTP client, made at the first request (building its TLS context costs
+        about 0.1 s, which a cycle with nothing to send does not spend). TLS
+        verification stays on (httpx's default) for every https endpoint."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(**self._options)
+            return self._client
 
     def close(self) -> None:
-        self._http.close()
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def __repr__(self) -> str:  # never show the secret
         return f"NationalClient({self.base_url!r}, app_id={self.app_id!r})"

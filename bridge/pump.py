@@ -51,10 +51,19 @@ class PushPump:
         self._closed = False
 
     def staged(self, complete: Collection[str] = ()) -> None:
-        """A page committed; `complete`: entities this cycle will stage no more of."""
+        """A page committed; `complete`: entities this cycle will stage no more of. While
+        another source's push holds the daemon's push lock, the step is left to the
+        next page (staging never waits for another source's drain)."""
         self._pusher.complete.update(complete)
-        with self._push_lock:
+        acquire = getattr(self._push_lock, "acquire", None)
+        release = getattr(self._push_lock, "release", None)
+        if acquire is None or release is None:
             self._pusher.step(self._pool, self._entities, self._sources)
+        elif acquire(blocking=False):
+            try:
+                self._pusher.step(self._pool, self._entities, self._sources)
+            finally:
+                release()
 
     def finish(self) -> PushReport:
         with self._push_lock:
@@ -63,7 +72,8 @@ class PushPump:
 
     def abandon(self) -> None:
         """Form nothing more; the requests under way finish and their answers are
-        applied (what the platform took is never left unrecorded)."""
+        applied (batches still waiting for a worker stay open, to go under their keys
+        in a later cycle)."""
         if self._closed:
             return
         self._pusher.halt.set()

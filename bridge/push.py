@@ -14,10 +14,11 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import structlog
 from tenacity import (
@@ -88,7 +89,7 @@ class Pusher:
         self.rng = rng
         self.backoff_base = cfg.retry_base_s
         self.backoff_cap = cfg.retry_cap_s
-        self.bucket = TokenBucket(cfg.rate_per_s, max(1.0, cfg.rate_per_s), sleep=sleep)
+        self.bucket = shared_bucket(client, cfg.rate_per_s, sleep)
         self.report = PushReport()
         self.stop = stop or threading.Event()
         self._skip: set[str] = set()
@@ -128,9 +129,11 @@ class Pusher:
              sources: Sequence[str]) -> None:
         """One turn of a backfill's pump (bridge/pump.py), never waiting: apply the
         answers that came back, then form creations (upserts of refs the platform has
-        never been sent, which no safety stop counts) phase by phase, a phase only once
-        the creations of the phases before it are acknowledged, until max_in_flight
-        requests are under way and as many more wait their turn."""
+        never been sent, which no safety stop counts) phase by phase, until
+        max_in_flight requests are under way and as many more wait their turn. A phase
+        starts once the creations of the phases before it are acknowledged, but for
+        items held for a parent (a parent's update, which no pump sends, may hold them
+        until the drain); each item is checked against its own parents when formed."""
         self._sources = list(sources)
         self._new_only = True
         done = {f for f in self._inflight if f.done()}
@@ -158,11 +161,17 @@ class Pusher:
         if cancel:
             for fut in self._inflight:
                 fut.cancel()
+        error: Exception | None = None
         while self._inflight:
             done, self._inflight = wait(self._inflight, return_when=FIRST_COMPLETED)
             answered = [f.result() for f in done if not f.cancelled()]
-            if answered:
-                self._apply(answered)
+            try:
+                if answered:
+                    self._apply(answered)
+            except Exception as exc:  # the other answers are recorded all the same
+                error = error or exc
+        if error is not None:
+            raise error
 
     def _send(self, pool: ThreadPoolExecutor, batches: list[Batch],
               phase: tuple[str, str] | None) -> None:
@@ -198,67 +207,91 @@ class Pusher:
         """Persist up to max_batches batches of what can go now. A `new_only` pass
         (step) forms full batches only (but for entities in `complete`), reads each
         unsent item once, and looks again only at items it put back: a partial batch's,
-        and those held for a parent whose acknowledgement has come since (so it costs
-        about what it sends; what it never sends, the cycle's ordinary drain takes)."""
-        size = self._size.get((entity, op), self.cfg.batch_size)
+        a split batch's, and those held for a parent whose acknowledgement has come
+        since (so it costs about what it sends; what it never sends, the cycle's
+        ordinary drain takes)."""
         phase = (entity, op)
         formed: list[Batch] = []
-        with self.store.transaction():
-            chosen: list[OutboxItem] = []
-            refs: set[str] = set()
-            blobs: list[bytes] = []
-            body_len = 0
-            scanned = self._early_after.get(phase, 0) if self._new_only else 0
-            for chunk in self._chunks(phase, scanned):
-                looked = self._look_up(chunk)
-                for item in chunk:
-                    if len(formed) >= max_batches:
-                        break  # the rest lies above `scanned`: read again next time
-                    scanned = max(scanned, item.id)
-                    if len(chosen) >= size:
-                        formed.append(self._persist(entity, op, chosen, blobs))
-                        chosen, refs, blobs, body_len = [], set(), [], 0
-                    # an item may name a parent earlier in its own batch, never one in
-                    # another batch (batches go concurrently)
-                    ready = self._prepare(item, refs, looked)
-                    if ready is not None and chosen and body_len + len(ready[1]) + 13 > MAX_BODY:
-                        formed.append(self._persist(entity, op, chosen, blobs))
-                        chosen, refs, blobs, body_len = [], set(), [], 0
-                        ready = self._prepare(ready[0], refs, looked)
-                    if ready is None:
-                        continue
-                    item, blob = ready
-                    chosen.append(item)
-                    refs.add(item.ref)
-                    blobs.append(blob)
-                    body_len += len(blob) + 1
-                if len(formed) >= max_batches:
-                    break
-            waiting: list[int] = []
-            if chosen and (len(formed) >= max_batches or (
-                    self._new_only and len(chosen) < size and entity not in self.complete)):
-                self._put_back(phase, chosen)  # a partial batch waits for more
-                waiting = [i.id for i in chosen]
-            elif chosen:
-                formed.append(self._persist(entity, op, chosen, blobs))
-            if self._new_only:
-                self._early_after[phase] = scanned
-                self._partial[phase] = waiting  # later phases wait for these too
+        start = self._early_after.get(phase, 0) if self._new_only else 0
+        chunks = self._chunks(phase, start)
+        try:
+            with self.store.transaction():
+                self._fill(phase, chunks, start, max_batches, formed)
+        except BaseException:
+            for batch in formed:  # rolled back: those batches were never stored
+                self._formed.pop(batch.id, None)
+            raise
+        finally:
+            chunks.close()
         return formed
 
-    def _chunks(self, phase: tuple[str, str], after: int) -> Iterator[list[OutboxItem]]:
+    def _fill(self, phase: tuple[str, str], chunks: Iterator[list[OutboxItem]], start: int,
+              max_batches: int, formed: list[Batch]) -> None:
+        entity, op = phase
+        size = self._size.get(phase, self.cfg.batch_size)
+        chosen: list[OutboxItem] = []
+        refs: set[str] = set()
+        blobs: list[bytes] = []
+        body_len = 0
+        scanned = start
+        for chunk in chunks:
+            looked = self._look_up(chunk)
+            for n, item in enumerate(chunk):
+                if len(formed) >= max_batches:
+                    # read again next time: the scan's above `scanned`, the re-looked
+                    # ones (at or below `start`) put back
+                    self._put_back(phase, [i for i in chunk[n:] if i.id <= start])
+                    break
+                scanned = max(scanned, item.id)
+                if len(chosen) >= size:
+                    formed.append(self._persist(entity, op, chosen, blobs))
+                    chosen, refs, blobs, body_len = [], set(), [], 0
+                # an item may name a parent earlier in its own batch, never one in
+                # another batch (batches go concurrently)
+                ready = self._prepare(item, refs, looked)
+                if ready is not None and chosen and body_len + len(ready[1]) + 13 > MAX_BODY:
+                    formed.append(self._persist(entity, op, chosen, blobs))
+                    chosen, refs, blobs, body_len = [], set(), [], 0
+                    ready = self._prepare(ready[0], refs, looked)
+                if ready is None:
+                    continue
+                item, blob = ready
+                chosen.append(item)
+                refs.add(item.ref)
+                blobs.append(blob)
+                body_len += len(blob) + 1
+            if len(formed) >= max_batches:
+                break
+        waiting: list[int] = []
+        if chosen and (len(formed) >= max_batches or (
+                self._new_only and len(chosen) < size and entity not in self.complete)):
+            self._put_back(phase, chosen)  # a partial batch waits for more
+            waiting = [i.id for i in chosen]
+        elif chosen:
+            formed.append(self._persist(entity, op, chosen, blobs))
+        if self._new_only:
+            self._early_after[phase] = scanned
+            self._partial[phase] = waiting  # later phases wait for these too (step)
+
+    def _chunks(self, phase: tuple[str, str],
+                after: int) -> Generator[list[OutboxItem], None, None]:
         """The unsent items of a phase in chunks by id: in a `new_only` pass first those
         put back to be looked at again (all at or below `after`, the last id read),
-        then those above it. Held items do not hold later phases back (a parent's
-        update, which no `new_only` pass sends, could hold them until the drain); a
-        partial batch put back does, as items not read yet do."""
+        then those above it. Re-looked ids not reached when the caller stops are put
+        back again."""
         if self._new_only and self._relook.get(phase):
             ids = sorted(self._relook.pop(phase))
-            for at in range(0, len(ids), 500):
-                chunk = self.store.unsent_by_ids(ids[at:at + 500], self._sources,
-                                                 new_only=True)
-                if chunk:
-                    yield chunk
+            at = 0
+            try:
+                while at < len(ids):
+                    part, at = ids[at:at + 500], at + 500
+                    chunk = self.store.unsent_by_ids(*phase, part, self._sources,
+                                                     new_only=True)
+                    if chunk:
+                        yield chunk
+            finally:
+                if at < len(ids):
+                    self._relook.setdefault(phase, set()).update(ids[at:])
         while True:
             chunk = self.store.unsent(*phase, 500, after, self._sources,
                                       new_only=self._new_only)
@@ -517,6 +550,7 @@ class Pusher:
                 half, self._size.get((batch.entity, batch.op), self.cfg.batch_size))
             for item in items:
                 self.store.release(item)
+            self._put_back((batch.entity, batch.op), items)  # the pump forms them again
             return
         for item in items:
             errors = [{"field": "", "code": error.code or str(error.status),
@@ -527,6 +561,22 @@ class Pusher:
             self.store.audit([dead_letter_entry(item.ref, batch_key=batch.key, op=item.op,
                                                 payload_sha256=item.hash, errors=errors)])
             self.stager.refresh_status((item.source, item.entity, item.local_id))
+
+
+_BUCKETS: WeakKeyDictionary[NationalClient, TokenBucket] = WeakKeyDictionary()
+_BUCKETS_LOCK = threading.Lock()
+
+
+def shared_bucket(client: NationalClient, rate_per_s: float,
+                  sleep: Callable[[float], None]) -> TokenBucket:
+    """One token bucket per client (one app's credentials): the daemon's cycles, and a
+    backfill's pump whose requests outlive its step, share the platform's rate."""
+    with _BUCKETS_LOCK:
+        bucket = _BUCKETS.get(client)
+        if bucket is None or bucket.rate != rate_per_s:
+            bucket = _BUCKETS[client] = TokenBucket(rate_per_s, max(1.0, rate_per_s),
+                                                    sleep=sleep)
+        return bucket
 
 
 def _ledger_status(result: str, was_alias: bool) -> str:

@@ -118,6 +118,9 @@ CREATE TABLE requests (
   exit_code INTEGER, output TEXT);
 CREATE INDEX requests_queued ON requests(id) WHERE status = 'queued';
 """),
+    (7, """
+CREATE INDEX ledger_live ON ledger(source, status, base_ref);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

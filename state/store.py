@@ -355,12 +355,13 @@ class StateStore:
             f"{where} ORDER BY id LIMIT ?", (entity, op, after_id, *params, limit))
         return [_outbox(r) for r in cur]
 
-    def unsent_by_ids(self, ids: Sequence[int], sources: Sequence[str] | None = None, *,
+    def unsent_by_ids(self, entity: str, op: str, ids: Sequence[int],
+                      sources: Sequence[str] | None = None, *,
                       new_only: bool = False) -> list[OutboxItem]:
-        """Those of these items that are still unsent (and of `sources`, and refs never
-        sent with `new_only`), by id."""
+        """Those of these items of an entity and op that are still unsent (and of
+        `sources`, and refs never sent with `new_only`), by id."""
         where = ""
-        params: tuple[Any, ...] = tuple(ids)
+        params: tuple[Any, ...] = (entity, op, *ids)
         if sources is not None:
             where = f" AND source IN ({_marks(sources)})"
             params += tuple(sources)
@@ -368,7 +369,8 @@ class StateStore:
             where += " AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = outbox.ref)"
         cur = self.conn.execute(
             "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
-            f"batch_id FROM outbox WHERE batch_id IS NULL AND id IN ({_marks(ids)}){where} "
+            "batch_id FROM outbox WHERE batch_id IS NULL AND entity = ? AND op = ? "
+            f"AND id IN ({_marks(ids)}){where} "
             "ORDER BY id", params)
         return [_outbox(r) for r in cur]
 

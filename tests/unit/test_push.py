@@ -190,3 +190,23 @@ def test_an_item_never_names_a_parent_that_went_into_another_batch(store: StateS
     later = [i for r in script.requests[2:] for i in json.loads(r.content)["items"]]
     assert [i.get("parent_external_ref") for i in later
             if i["external_ref"] == "haicang:organization:2"] == ["haicang:organization:1"]
+
+
+def test_a_pump_step_keeps_the_items_it_had_no_room_for(store: StateStore) -> None:
+    """Items put back to be looked at again (held for a parent now acknowledged) that do
+    not fit in this step's batches stay put back for the next one, not forgotten."""
+    enqueue_orgs(store, 5)
+    script = Script()
+    p = pusher(store, script, [], batch_size=1, max_in_flight=1)
+    phase = ("organization", "upsert")
+    ids = [i.id for i in store.unsent(*phase, 10)]
+    p.complete.add("organization")
+    p._new_only, p._sources = True, ["haicang"]
+    p._early_after[phase] = max(ids)  # read once already, all held back then released
+    p._relook[phase] = set(ids)
+    first = p._form(*phase, 2)
+    assert [b.items for b in first] == [1, 1]
+    assert p._relook[phase] == set(ids[2:])
+    second = p._form(*phase, 5)
+    assert len(second) == 3 and not p._relook.get(phase)
+    assert store.unsent(*phase, 10) == []
