@@ -105,6 +105,7 @@ class Pusher:
         self._held_on: dict[str, set[tuple[str, str, int]]] = {}
         self._inflight: set[Future[Delivery]] = set()  # the pump's requests (step)
         self._formed: dict[int, list[OutboxItem]] = {}  # batch id → its items, as formed
+        self._claims: dict[Future[Delivery], str] = {}  # future → its batch's key
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
@@ -120,8 +121,8 @@ class Pusher:
                 if entities and entity not in entities:
                     continue
                 self._send(pool, [b for b in self.store.open_batches()
-                                  if (b.entity, b.op) == (entity, op) and self._ours(b)],
-                           None)
+                                  if (b.entity, b.op) == (entity, op) and self._ours(b)
+                                  and _CLAIMED.claim(b.key)], None)
                 self._send(pool, [], (entity, op))
         return self.report
 
@@ -138,8 +139,7 @@ class Pusher:
         self._new_only = True
         done = {f for f in self._inflight if f.done()}
         self._inflight -= done
-        if done:
-            self._apply([f.result() for f in done])
+        self._conclude(done)
         for n, (entity, op) in enumerate(PHASES):
             room = STEP_AHEAD * self.cfg.max_in_flight - len(self._inflight)
             if (room < self.cfg.max_in_flight or self.halt.is_set()
@@ -152,7 +152,7 @@ class Pusher:
                     earlier, {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
                 return  # their parents are still on the way: the items would wait
             formed = self._form(entity, op, room)
-            self._inflight |= {pool.submit(self._deliver, b) for b in formed}
+            self._inflight |= {self._submit(pool, b) for b in formed}
 
     def settle(self, *, cancel: bool = False) -> None:
         """Wait for the pump's requests and apply their answers; with `cancel`, only
@@ -164,10 +164,8 @@ class Pusher:
         error: Exception | None = None
         while self._inflight:
             done, self._inflight = wait(self._inflight, return_when=FIRST_COMPLETED)
-            answered = [f.result() for f in done if not f.cancelled()]
             try:
-                if answered:
-                    self._apply(answered)
+                self._conclude(done)
             except Exception as exc:  # the other answers are recorded all the same
                 error = error or exc
         if error is not None:
@@ -177,7 +175,7 @@ class Pusher:
               phase: tuple[str, str] | None) -> None:
         """Send batches; with a phase, keep forming more of it as answers come back, so
         that max_in_flight requests stay under way until the phase has nothing left."""
-        futures: set[Future[Delivery]] = {pool.submit(self._deliver, b) for b in batches}
+        futures: set[Future[Delivery]] = {self._submit(pool, b) for b in batches}
         low, high = self.cfg.max_in_flight, self.cfg.max_in_flight * 2
         formable = phase is not None
         try:
@@ -187,15 +185,17 @@ class Pusher:
                     assert phase is not None
                     formed = self._form(*phase, high - len(futures))
                     formable = bool(formed)
-                    futures |= {pool.submit(self._deliver, b) for b in formed}
+                    futures |= {self._submit(pool, b) for b in formed}
                 if not futures:
                     break
                 done, futures = wait(futures, return_when=FIRST_COMPLETED)
-                self._apply([f.result() for f in done])
+                self._conclude(done)
                 formable = phase is not None  # answers may free items held for a parent
         except BaseException:
             for fut in futures:
                 fut.cancel()
+            wait(futures)  # those under way end; their batches stay open for a later drain
+            _CLAIMED.release([self._claims.pop(f) for f in futures])
             raise
 
     # forming -------------------------------------------------------------------------
@@ -377,6 +377,32 @@ class Pusher:
         return Batch(batch_id, key, entity, op, path, body, digest, len(items), 0)
 
     # sending (worker threads: HTTP only) ----------------------------------------------
+    def _conclude(self, done: Collection[Future[Delivery]]) -> None:
+        """Apply the answers of finished requests (not of cancelled ones) and let go of
+        their batches' keys, whatever happens."""
+        try:
+            answered = [f.result() for f in done if not f.cancelled()]
+            if answered:
+                self._apply(answered)
+        finally:
+            _CLAIMED.release([self._claims.pop(f) for f in done])
+
+    def _submit(self, pool: ThreadPoolExecutor, batch: Batch) -> Future[Delivery]:
+        """Send a batch in a worker. Its key stays claimed until its answer is applied:
+        no other pusher of this process (another source's cycle, an admin's resync while
+        a backfill's requests are under way) sends an open batch it finds claimed."""
+        _CLAIMED.claim(batch.key)
+        fut = self._pool_submit(pool, batch)
+        self._claims[fut] = batch.key
+        return fut
+
+    def _pool_submit(self, pool: ThreadPoolExecutor, batch: Batch) -> Future[Delivery]:
+        try:
+            return pool.submit(self._deliver, batch)
+        except BaseException:
+            _CLAIMED.release([batch.key])
+            raise
+
     def _deliver(self, batch: Batch) -> Delivery:
         delivery = Delivery(batch)
         retrying = Retrying(
@@ -563,6 +589,27 @@ class Pusher:
             self.stager.refresh_status((item.source, item.entity, item.local_id))
 
 
+class _Claims:
+    """The keys of batches under way in this process, by any pusher."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, key: str) -> bool:
+        """Claim a key; False when some pusher holds it already."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+            return True
+
+    def release(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._keys.difference_update(keys)
+
+
+_CLAIMED = _Claims()
 _BUCKETS: WeakKeyDictionary[NationalClient, TokenBucket] = WeakKeyDictionary()
 _BUCKETS_LOCK = threading.Lock()
 

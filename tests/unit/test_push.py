@@ -5,7 +5,9 @@ The end-to-end behaviour is tested against the real sandbox in tests/system/."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -210,3 +212,26 @@ def test_a_pump_step_keeps_the_items_it_had_no_room_for(store: StateStore) -> No
     second = p._form(*phase, 5)
     assert len(second) == 3 and not p._relook.get(phase)
     assert store.unsent(*phase, 10) == []
+
+
+def test_a_batch_under_way_is_not_sent_again_by_another_pusher(store: StateStore) -> None:
+    """A backfill's pump leaves requests under way between its steps; another pusher of
+    the process (an admin's resync of that source) finds their batches open in the
+    state file and must not send them a second time."""
+    enqueue_orgs(store, 3)
+    gate = threading.Event()
+
+    def held(request: httpx.Request) -> httpx.Response:
+        gate.wait(10)
+        return ok_results(request)
+
+    pump = pusher(store, Script(held), [])
+    pump.complete.add("organization")
+    with ThreadPoolExecutor(1) as pool:
+        pump.step(pool, None, ["haicang"])
+        other = Script()
+        report = pusher(store, other, []).drain()
+        assert other.requests == [] and report.requests == 0
+        gate.set()
+        pump.settle()
+    assert store.outbox_depth() == (0, 0)
