@@ -89,3 +89,4 @@ class PushPump:
             self._pusher.settle(cancel=cancel)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pusher.drop_claims()

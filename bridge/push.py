@@ -121,8 +121,8 @@ class Pusher:
                 if entities and entity not in entities:
                     continue
                 self._send(pool, [b for b in self.store.open_batches()
-                                  if (b.entity, b.op) == (entity, op) and self._ours(b)
-                                  and _CLAIMED.claim(b.key)], None)
+                                  if (b.entity, b.op) == (entity, op) and self._ours(b)],
+                           None)
                 self._send(pool, [], (entity, op))
         return self.report
 
@@ -151,8 +151,7 @@ class Pusher:
             if any(self._partial.get((e, "upsert")) for e in earlier) or self.store.outbox_holds(
                     earlier, {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
                 return  # their parents are still on the way: the items would wait
-            formed = self._form(entity, op, room)
-            self._inflight |= {self._submit(pool, b) for b in formed}
+            self._submit(pool, self._form(entity, op, room), self._inflight)
 
     def settle(self, *, cancel: bool = False) -> None:
         """Wait for the pump's requests and apply their answers; with `cancel`, only
@@ -175,17 +174,18 @@ class Pusher:
               phase: tuple[str, str] | None) -> None:
         """Send batches; with a phase, keep forming more of it as answers come back, so
         that max_in_flight requests stay under way until the phase has nothing left."""
-        futures: set[Future[Delivery]] = {self._submit(pool, b) for b in batches}
+        futures: set[Future[Delivery]] = set()
         low, high = self.cfg.max_in_flight, self.cfg.max_in_flight * 2
         formable = phase is not None
         try:
+            self._submit(pool, batches, futures)
             while True:
                 if (formable and len(futures) <= low and not self.stop.is_set()
                         and not self.halt.is_set()):
                     assert phase is not None
                     formed = self._form(*phase, high - len(futures))
                     formable = bool(formed)
-                    futures |= {self._submit(pool, b) for b in formed}
+                    self._submit(pool, formed, futures)
                 if not futures:
                     break
                 done, futures = wait(futures, return_when=FIRST_COMPLETED)
@@ -194,8 +194,10 @@ class Pusher:
         except BaseException:
             for fut in futures:
                 fut.cancel()
-            wait(futures)  # those under way end; their batches stay open for a later drain
-            _CLAIMED.release([self._claims.pop(f) for f in futures])
+            try:
+                wait(futures)  # those under way end; their batches stay open for later
+            finally:
+                self._unclaim(futures)
             raise
 
     # forming -------------------------------------------------------------------------
@@ -385,23 +387,33 @@ class Pusher:
             if answered:
                 self._apply(answered)
         finally:
-            _CLAIMED.release([self._claims.pop(f) for f in done])
+            self._unclaim(done)
 
-    def _submit(self, pool: ThreadPoolExecutor, batch: Batch) -> Future[Delivery]:
-        """Send a batch in a worker. Its key stays claimed until its answer is applied:
-        no other pusher of this process (another source's cycle, an admin's resync while
-        a backfill's requests are under way) sends an open batch it finds claimed."""
-        _CLAIMED.claim(batch.key)
-        fut = self._pool_submit(pool, batch)
-        self._claims[fut] = batch.key
-        return fut
+    def _submit(self, pool: ThreadPoolExecutor, batches: Sequence[Batch],
+                futures: set[Future[Delivery]]) -> None:
+        """Send batches in workers, adding their futures to `futures` one by one. A
+        batch's key stays claimed until its answer is applied: no other pusher of this
+        process (an admin's resync while a backfill's pump has requests out) sends an
+        open batch another has claimed; this one skips such a batch too."""
+        for batch in batches:
+            if not _CLAIMED.claim(batch.key):
+                continue
+            try:
+                fut = pool.submit(self._deliver, batch)
+            except BaseException:
+                _CLAIMED.release([batch.key])
+                raise
+            self._claims[fut] = batch.key
+            futures.add(fut)
 
-    def _pool_submit(self, pool: ThreadPoolExecutor, batch: Batch) -> Future[Delivery]:
-        try:
-            return pool.submit(self._deliver, batch)
-        except BaseException:
-            _CLAIMED.release([batch.key])
-            raise
+    def _unclaim(self, futures: Collection[Future[Delivery]]) -> None:
+        _CLAIMED.release([k for k in (self._claims.pop(f, None) for f in futures) if k])
+
+    def drop_claims(self) -> None:
+        """Let go of every key still claimed (the pump's pool has ended: what was not
+        applied stays open, for a later drain)."""
+        self._inflight.clear()
+        self._unclaim(list(self._claims))
 
     def _deliver(self, batch: Batch) -> Delivery:
         delivery = Delivery(batch)
@@ -642,5 +654,5 @@ def _count(batch: Batch, delivery: Delivery) -> None:
             metrics.RATE_LIMITED.inc()
     metrics.RETRIES.inc(max(0, len(delivery.attempts) - 1))
     if delivery.response is not None:
-        for result in delivery.response.results:
-            metrics.ITEMS.labels(batch.entity, result.status).inc()
+        for status, n in Counter(r.status for r in delivery.response.results).items():
+            metrics.ITEMS.labels(batch.entity, status).inc(n)
