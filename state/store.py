@@ -183,13 +183,12 @@ class StateStore:
         warning may be "in the future" today and fine tomorrow; deferred rows wait for
         their time)."""
         out: dict[str, str] = {}
-        for chunk in _chunks(list(local_ids)):
-            cur = self.conn.execute(
-                "SELECT local_id, source_row FROM rows WHERE source = ? AND entity = ? "
-                f"AND local_id IN ({_marks(chunk)}) "
-                "AND (state = 'skipped' OR (state = 'mapped' AND warnings = '[]'))",
-                (source, entity, *chunk))
-            out.update({str(i): str(r) for i, r in cur if r is not None})
+        rows = self._rows_in(
+            "SELECT local_id, source_row FROM rows WHERE source = ? AND entity = ? "
+            "AND local_id IN ({in}) "
+            "AND (state = 'skipped' OR (state = 'mapped' AND warnings = '[]'))",
+            local_ids, (source, entity))
+        out.update({str(i): str(r) for i, r in rows if r is not None})
         return out
 
     def bases_in_ledger(self, base_refs: Collection[str]) -> set[str]:
@@ -198,32 +197,20 @@ class StateStore:
     def parent_states(self, refs: Collection[str]) -> dict[str, tuple[bool, bool]]:
         """ref → (available: the platform holds it, pending: an upsert of it is in the
         outbox), for many refs at once."""
-        available: set[str] = set()
-        pending: set[str] = set()
-        for chunk in _chunks(list(refs)):
-            pending.update(r for (r,) in self.conn.execute(
-                f"SELECT ref FROM outbox WHERE op = 'upsert' AND ref IN ({_marks(chunk)})",
-                chunk))
-            available.update(r for (r,) in self.conn.execute(
-                f"SELECT ref FROM ledger WHERE ref IN ({_marks(chunk)}) AND national_id IS NOT "
-                "NULL AND status IN ('synced', 'alias')", chunk))
+        pending = self._column_in(
+            "SELECT ref FROM outbox WHERE op = 'upsert' AND ref IN ({in})", refs)
+        available = self._column_in(
+            "SELECT ref FROM ledger WHERE ref IN ({in}) AND national_id IS NOT NULL "
+            "AND status IN ('synced', 'alias')", refs)
         return {r: (r in available, r in pending) for r in refs}
 
     def refs_in_open_batches(self, refs: Collection[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(list(refs)):
-            out.update(r for (r,) in self.conn.execute(
-                f"SELECT ref FROM outbox WHERE batch_id > 0 AND ref IN ({_marks(chunk)})",
-                chunk))
-        return out
+        return self._column_in("SELECT ref FROM outbox WHERE batch_id > 0 AND ref IN ({in})",
+                               refs)
 
     def bases_revoking(self, base_refs: Collection[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(list(base_refs)):
-            out.update(b for (b,) in self.conn.execute(
-                f"SELECT base_ref FROM outbox WHERE op = 'revoke' AND base_ref IN "
-                f"({_marks(chunk)})", chunk))
-        return out
+        return self._column_in(
+            "SELECT base_ref FROM outbox WHERE op = 'revoke' AND base_ref IN ({in})", base_refs)
 
     def deferred_due(self, source: str, now: str, limit: int = 10_000) -> list[RowKey]:
         cur = self.conn.execute(
@@ -281,12 +268,8 @@ class StateStore:
              for i, nid, status in acks])
 
     def alias_refs(self, refs: Sequence[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(list(refs)):
-            cur = self.conn.execute(f"SELECT ref FROM ledger WHERE status = 'alias' AND ref IN "
-                                    f"({_marks(chunk)})", chunk)
-            out.update(r for (r,) in cur)
-        return out
+        return self._column_in("SELECT ref FROM ledger WHERE status = 'alias' AND ref IN ({in})",
+                               refs)
 
     def live_refs(self, base_ref: str) -> list[str]:
         """Refs of this base the platform holds live, or that are on their way there."""
@@ -342,36 +325,30 @@ class StateStore:
                new_only: bool = False) -> list[OutboxItem]:
         """Unsent items of an entity and op, by id; only those of `sources` when given;
         only refs the platform has never been sent (no ledger row) with `new_only`."""
-        where = ""
-        params: tuple[str, ...] = ()
-        if sources is not None:
-            where = f" AND source IN ({','.join('?' * len(sources))})"
-            params = tuple(sources)
-        if new_only:
-            where += " AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = outbox.ref)"
-        cur = self.conn.execute(
-            "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
-            "batch_id FROM outbox WHERE batch_id IS NULL AND entity = ? AND op = ? AND id > ?"
-            f"{where} ORDER BY id LIMIT ?", (entity, op, after_id, *params, limit))
-        return [_outbox(r) for r in cur]
+        return self._unsent(entity, op, "id > ?", (after_id,), sources, new_only,
+                            " LIMIT ?", (limit,))
 
     def unsent_by_ids(self, entity: str, op: str, ids: Sequence[int],
                       sources: Sequence[str] | None = None, *,
                       new_only: bool = False) -> list[OutboxItem]:
-        """Those of these items of an entity and op that are still unsent (and of
-        `sources`, and refs never sent with `new_only`), by id."""
+        """Those of these items that are still unsent, with the filters of `unsent`."""
+        return self._unsent(entity, op, f"id IN ({_marks(ids)})", tuple(ids), sources,
+                            new_only)
+
+    def _unsent(self, entity: str, op: str, which: str, which_params: tuple[Any, ...],
+                sources: Sequence[str] | None, new_only: bool, tail: str = "",
+                tail_params: tuple[Any, ...] = ()) -> list[OutboxItem]:
         where = ""
-        params: tuple[Any, ...] = (entity, op, *ids)
+        params: tuple[Any, ...] = ()
         if sources is not None:
             where = f" AND source IN ({_marks(sources)})"
-            params += tuple(sources)
+            params = tuple(sources)
         if new_only:
             where += " AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = outbox.ref)"
         cur = self.conn.execute(
-            "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
-            "batch_id FROM outbox WHERE batch_id IS NULL AND entity = ? AND op = ? "
-            f"AND id IN ({_marks(ids)}){where} "
-            "ORDER BY id", params)
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE batch_id IS NULL AND entity = ? "
+            f"AND op = ? AND {which}{where} ORDER BY id{tail}",
+            (entity, op, *which_params, *params, *tail_params))
         return [_outbox(r) for r in cur]
 
     def outbox_holds(self, entities: Collection[str], after: dict[str, int]) -> bool:
@@ -406,8 +383,7 @@ class StateStore:
 
     def batch_items(self, batch_id: int) -> list[OutboxItem]:
         cur = self.conn.execute(
-            "SELECT id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
-            "batch_id FROM outbox WHERE batch_id = ? ORDER BY id", (batch_id,))
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE batch_id = ? ORDER BY id", (batch_id,))
         return [_outbox(r) for r in cur]
 
     def update_unsent(self, item_id: int, text: str, digest: str) -> None:
@@ -495,13 +471,21 @@ class StateStore:
         for chunk in _chunks(list(refs)):
             self.conn.execute(f"DELETE FROM dead_letters WHERE ref IN ({_marks(chunk)})", chunk)
 
+    # look-ups of many keys: `{in}` in the SQL stands for a chunk of them -----------------
+    def _rows_in(self, sql: str, values: Collection[Any],
+                 before: Sequence[Any] = ()) -> Iterator[Any]:
+        """The rows of `sql` run once per chunk of `values` (SQLite caps the parameters
+        of one statement); `before` are the parameters ahead of the chunk."""
+        for chunk in _chunks(list(values)):
+            yield from self.conn.execute(sql.format(**{"in": _marks(chunk)}),
+                                         (*before, *chunk))
+
+    def _column_in(self, sql: str, values: Collection[Any]) -> set[Any]:
+        return {value for (value,) in self._rows_in(sql, values)}
+
     def _bases_in(self, table: str, base_refs: Collection[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(list(base_refs)):
-            cur = self.conn.execute(f"SELECT DISTINCT base_ref FROM {table} WHERE base_ref IN "
-                                    f"({_marks(chunk)})", chunk)
-            out.update(b for (b,) in cur)
-        return out
+        return self._column_in(f"SELECT DISTINCT base_ref FROM {table} WHERE base_ref IN ({{in}})",
+                               base_refs)
 
     def bases_in_outbox(self, base_refs: Collection[str]) -> set[str]:
         """Bases with some ref unsent or in an unacknowledged batch."""
@@ -514,31 +498,24 @@ class StateStore:
         """key → (state, base_ref), for many rows (one query per source and entity)."""
         out: dict[RowKey, tuple[str, str]] = {}
         for (source, entity), ids in _by_kind(keys).items():
-            for chunk in _chunks(ids):
-                cur = self.conn.execute(
-                    "SELECT local_id, state, base_ref FROM rows WHERE source = ? AND entity = ? "
-                    f"AND local_id IN ({_marks(chunk)})", (source, entity, *chunk))
-                out.update(((source, entity, str(i)), (st, b)) for i, st, b in cur)
+            rows = self._rows_in("SELECT local_id, state, base_ref FROM rows WHERE source = ? "
+                                 "AND entity = ? AND local_id IN ({in})", ids, (source, entity))
+            out.update(((source, entity, str(i)), (st, b)) for i, st, b in rows)
         return out
 
     def blocked_keys(self, keys: Collection[RowKey]) -> set[RowKey]:
         out: set[RowKey] = set()
         for (source, entity), ids in _by_kind(keys).items():
-            for chunk in _chunks(ids):
-                cur = self.conn.execute(
-                    "SELECT DISTINCT local_id FROM waits WHERE source = ? AND entity = ? "
-                    f"AND required = 1 AND local_id IN ({_marks(chunk)})",
-                    (source, entity, *chunk))
-                out.update((source, entity, str(i)) for (i,) in cur)
+            rows = self._rows_in("SELECT DISTINCT local_id FROM waits WHERE source = ? AND "
+                                 "entity = ? AND required = 1 AND local_id IN ({in})", ids,
+                                 (source, entity))
+            out.update((source, entity, str(i)) for (i,) in rows)
         return out
 
     def waiting_on_many(self, parent_refs: Sequence[str]) -> list[RowKey]:
-        out: list[RowKey] = []
-        for chunk in _chunks(list(parent_refs)):
-            cur = self.conn.execute("SELECT DISTINCT source, entity, local_id FROM waits "
-                                    f"WHERE parent_ref IN ({_marks(chunk)})", chunk)
-            out.extend((a, b, c) for a, b, c in cur)
-        return out
+        return [(a, b, c) for a, b, c in self._rows_in(
+            "SELECT DISTINCT source, entity, local_id FROM waits WHERE parent_ref IN ({in})",
+            parent_refs)]
 
     def set_status_many(self, statuses: Sequence[tuple[RowKey, str]]) -> None:
         self.conn.executemany("UPDATE rows SET status = ? WHERE source = ? AND entity = ? "
@@ -610,6 +587,10 @@ class StateStore:
         for source, entity, status, n in cur:
             out.setdefault(source, {}).setdefault(entity, {})[status] = int(n)
         return out
+
+
+_OUTBOX_COLUMNS = ("id, ref, base_ref, source, entity, local_id, op, payload, hash, ref_misses, "
+                   "batch_id")  # in OutboxItem's order (_outbox)
 
 
 def _outbox(r: Sequence[Any]) -> OutboxItem:
