@@ -292,8 +292,7 @@ class Pusher:
                     if chunk:
                         yield chunk
             finally:
-                if at < len(ids):
-                    self._relook.setdefault(phase, set()).update(ids[at:])
+                self._look_again(phase, ids[at:])
         while True:
             chunk = self.store.unsent(*phase, 500, after, self._sources,
                                       new_only=self._new_only)
@@ -304,7 +303,11 @@ class Pusher:
 
     def _put_back(self, phase: tuple[str, str], items: Sequence[OutboxItem]) -> None:
         if self._new_only:
-            self._relook.setdefault(phase, set()).update(i.id for i in items)
+            self._look_again(phase, [i.id for i in items])
+
+    def _look_again(self, phase: tuple[str, str], ids: Iterable[int]) -> None:
+        """A `new_only` pass reads these items first the next time it forms `phase`."""
+        self._relook.setdefault(phase, set()).update(ids)
 
     def _hold(self, item: OutboxItem, looked: Lookups) -> None:
         """A `new_only` pass held this item for parents on their way: it is looked at
@@ -316,7 +319,7 @@ class Pusher:
     def _release(self, refs: Iterable[str]) -> None:
         for ref in refs:
             for entity, op, item_id in self._held_on.pop(ref, ()):
-                self._relook.setdefault((entity, op), set()).add(item_id)
+                self._look_again((entity, op), [item_id])
 
     def _look_up(self, chunk: list[OutboxItem]) -> Lookups:
         """What _prepare asks of the state file for a chunk of items, in a few queries:
