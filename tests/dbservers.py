@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -115,6 +115,11 @@ class PgProcess:
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
             self.as_owner = ["runuser", "-u", "postgres", "--"]
 
+    @property
+    def socket_dir(self) -> str:
+        """The folder of its socket (DbServer.socket_dir)."""
+        return str(self.root)
+
     def init(self) -> None:
         done = subprocess.run(
             [*self.as_owner, str(self.bindir / "initdb"), "-D", str(self.data), "-U",
@@ -200,6 +205,11 @@ class MariaProcess:
         self.user = ["--user=root"] if os.geteuid() == 0 else []
         self.admin_user = pwd.getpwuid(os.geteuid()).pw_name
 
+    @property
+    def socket_dir(self) -> str:
+        """Its socket, which is what DbServer.socket_dir holds for MariaDB."""
+        return self.socket
+
     def init(self) -> None:
         done = subprocess.run(
             [self.install, "--no-defaults", f"--datadir={self.data}", *self.user,
@@ -274,48 +284,62 @@ def _external(kind: str, url: str) -> Iterator[DbServer]:
 
 # --- fixtures -------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[DbServer]:
-    external = os.environ.get(PG_ENV)
+class _Local(Protocol):
+    """A private server process: PgProcess or MariaProcess."""
+
+    port: int
+
+    @property
+    def socket_dir(self) -> str: ...
+    def init(self) -> None: ...
+    def start(self) -> None: ...
+    def create_role(self) -> None: ...
+    def restart(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _serve(kind: str, env: str, local: Callable[[], _Local | None],
+           missing: str) -> Iterator[DbServer]:
+    """The server the environment variable `env` names, else a private one started for
+    the session (skipped with `missing` when its binaries are not installed)."""
+    external = os.environ.get(env)
     if external:
-        with _external("postgresql", external) as server:
+        with _external(kind, external) as server:
             yield server
         return
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.skip(f"PostgreSQL server not installed (no initdb and postgres under "
-                    f"/usr/lib/postgresql/*/bin or on PATH): {PG_INSTALL}")
-    pg = PgProcess(bindir)
+    process = local()
+    if process is None:
+        pytest.skip(missing)
     try:
-        pg.init()
-        pg.start()
-        pg.create_role()
-        yield DbServer("postgresql", url_for("postgresql", pg.port), str(pg.root), pg.port,
-                       pg.restart)
+        process.init()
+        process.start()
+        process.create_role()
+        yield DbServer(kind, url_for(kind, process.port), process.socket_dir, process.port,
+                       process.restart)
     finally:
-        pg.stop()
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[DbServer]:
+    def local() -> PgProcess | None:
+        bindir = _pg_bindir()
+        return PgProcess(bindir) if bindir is not None else None
+
+    yield from _serve("postgresql", PG_ENV, local,
+                      "PostgreSQL server not installed (no initdb and postgres under "
+                      f"/usr/lib/postgresql/*/bin or on PATH): {PG_INSTALL}")
 
 
 @pytest.fixture(scope="session")
 def mysql_server() -> Iterator[DbServer]:
-    external = os.environ.get(MYSQL_ENV)
-    if external:
-        with _external("mysql", external) as server:
-            yield server
-        return
-    binaries = _mysql_binaries()
-    if binaries is None:
-        pytest.skip(f"MariaDB server not installed (no mariadbd/mysqld and "
-                    f"mariadb-install-db): {MYSQL_INSTALL}")
-    maria = MariaProcess(*binaries)
-    try:
-        maria.init()
-        maria.start()
-        maria.create_role()
-        yield DbServer("mysql", url_for("mysql", maria.port), maria.socket, maria.port,
-                       maria.restart)
-    finally:
-        maria.stop()
+    def local() -> MariaProcess | None:
+        binaries = _mysql_binaries()
+        return MariaProcess(*binaries) if binaries is not None else None
+
+    yield from _serve("mysql", MYSQL_ENV, local,
+                      "MariaDB server not installed (no mariadbd/mysqld and "
+                      f"mariadb-install-db): {MYSQL_INSTALL}")
 
 
 @pytest.fixture(scope="session")
