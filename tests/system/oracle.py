@@ -118,6 +118,16 @@ def state_intact(cfg: config_mod.Config) -> None:
         return
     conn = sqlite3.connect(f"file:{cfg.state.path}?mode=ro", uri=True)
     try:
-        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        try:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
+            # killed while writing the WAL index: a read-only connection cannot rebuild
+            # it; the next writer (as the next bridge start) recovers it, then checks
+            conn.close()
+            conn = sqlite3.connect(cfg.state.path)
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        assert verdict == "ok"
     finally:
         conn.close()
