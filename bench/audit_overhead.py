@@ -2,7 +2,7 @@
 
     python -m bench.audit_overhead [--records N] [--rounds R] [--smoke]
 
-Builds a sample 志愿云 store of N volunteers (bridge.sample: about seven source rows
+Builds a sample 志愿云 store of N volunteers (bridge.testing.sample: about seven source rows
 each), then, each round, runs the same full sync twice into a fresh state file and a
 fresh sandbox (rate limit off): once with the audit trail and once with
 `state.audit.append` swapped for a no-op, the order alternating between rounds. Prints
@@ -27,9 +27,9 @@ from unittest import mock
 from bridge import config as config_mod
 from bridge import logs
 from bridge.runtime import open_runtime
-from bridge.sample import build_sample_store
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import build_sample_store
 from state import audit
 
 TARGET = 0.25

@@ -19,7 +19,7 @@ from typing import Any
 from bench.measure import Usage, child_pid, proc_cpu_s, proc_peak_rss_mb, run_child
 from bench.store import Expected
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
 
 ENV = {"ZYBRIDGE_APP_SECRET": DEMO_APP_SECRET}
 UNLIMITED = 100_000.0  # the bridge's rate_per_s when the platform has no limit

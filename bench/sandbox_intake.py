@@ -25,7 +25,7 @@ import httpx
 
 from bridge import signing
 from bridge.sandbox import BASE_PATH, DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
 
 TARGET_ITEMS_PER_S = 2500.0
 BATCH = 100

@@ -1,4 +1,4 @@
-"""The 志愿云 store a benchmark runs on: bridge.sample's generator, run in a child
+"""The 志愿云 store a benchmark runs on: bridge.testing.sample's generator, run in a child
 process so that its manifest (one entry per row) never weighs on the benchmark's own
 memory; only the per-entity outcome counts and the rows scenario 3 changes come back.
 """
@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.sample import TABLES, build_sample_store, update_rows
+from bridge.testing.sample import TABLES, build_sample_store, update_rows
 
 ENTITIES: tuple[str, ...] = tuple(TABLES)
 # a change a 志愿云 user makes, per entity: a column and a value that changes the payload

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from bridge import config as config_mod
 from bridge import logs
-from bridge.demo_sources import fill_agency, write_sheets
 from bridge.report import STATUSES, print_status, status_document
 from bridge.runtime import open_runtime
-from bridge.sample import build_sample_store
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
-from bridge.sandbox.agency import AgencyServer
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.agency import AgencyServer
+from bridge.testing.demo_sources import fill_agency, write_sheets
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import build_sample_store
 
 CONFIG = """\
 [state]

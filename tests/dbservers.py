@@ -270,7 +270,7 @@ def _with_database(url: str, database: str) -> str:
 
 @contextlib.contextmanager
 def _external(kind: str, url: str) -> Iterator[DbServer]:
-    from bridge import sampledb
+    from bridge.testing import sampledb
 
     name = f"zyb_test_{uuid.uuid4().hex[:10]}"
     options = " CHARACTER SET utf8mb4" if kind == "mysql" else ""

@@ -21,7 +21,7 @@ import pytest
 
 from bridge import signing
 from bridge.sandbox import BASE_PATH, DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
 
 SECRET_ENV = "ZY_SANDBOX_TEST_SECRET"
 APPS = {"app-a": ("secret-a-from-env", "3502"), "app-b": ("secret-b", "3502"),

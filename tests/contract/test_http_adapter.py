@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from adapters.base import Cursor, Page
 from adapters.http import HttpSource, RetryPolicy, instant, open_http_source
 from bridge.errors import ConfigError, TransientError
-from bridge.sandbox.agency import AgencyServer, wire
+from bridge.testing.agency import AgencyServer, wire
 
 TOKEN = "agency-s3cret-token"
 BASE = datetime(2026, 1, 1, tzinfo=UTC)

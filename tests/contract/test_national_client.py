@@ -11,7 +11,7 @@ import pytest
 from bridge.errors import ConfigError, RejectedError
 from bridge.national import NationalClient
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
 
 
 @pytest.fixture(scope="module")

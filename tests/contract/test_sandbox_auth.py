@@ -9,7 +9,7 @@ import pytest
 
 from bridge import signing
 from bridge.sandbox import BASE_PATH
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
 from tests.contract.conftest import Api
 
 

@@ -10,7 +10,7 @@ import pytest
 from bridge import signing
 from bridge.sandbox import BASE_PATH, DEMO_APP_ID, DEMO_APP_SECRET
 from bridge.sandbox.cli import main
-from bridge.sandbox.harness import SandboxError, SandboxProcess
+from bridge.testing.harness import SandboxError, SandboxProcess
 from tests.contract.conftest import SECRET_ENV, write_apps
 
 

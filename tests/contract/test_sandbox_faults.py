@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
 from tests.contract.conftest import Api, org, start_sandbox
 
 

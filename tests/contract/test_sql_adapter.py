@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 from adapters.base import Cursor, Page, SourceRow
 from adapters.sql import SqlSource, lookback_start, open_sql_source, parse_url
 from bridge.errors import ConfigError
-from bridge.sample import (
+from bridge.testing.sample import (
     CST,
     INDEXES,
     SCHEMA,

@@ -21,9 +21,9 @@ from structlog.testing import capture_logs
 
 from adapters.base import Cursor, Page
 from adapters.sql import SqlSource, open_sql_source
-from bridge import sampledb
 from bridge.errors import ConfigError, TransientError
-from bridge.sample import CST, SampleManifest, build_sample_store
+from bridge.testing import sampledb
+from bridge.testing.sample import CST, SampleManifest, build_sample_store
 from mappings.result import MapContext
 from mappings.zhiyuanyun import map_row
 from tests.dbservers import PASSWORD, DbServer, free_port

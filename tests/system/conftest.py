@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sample import SampleManifest, build_sample_store
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, build_sample_store
 
 
 @pytest.fixture

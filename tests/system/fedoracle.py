@@ -22,10 +22,10 @@ from adapters.sql import open_sql_source
 from bridge import config as config_mod
 from bridge.national import NationalClient
 from bridge.refs import REF_FIELDS, compose
-from bridge.sample import id_check
 from bridge.sandbox import DEMO_APP_ID
-from bridge.sandbox.agency import AgencyServer, wire
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.agency import AgencyServer, wire
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import id_check
 from mappings import get as get_mapping
 from mappings import taiwan_sheets
 from mappings.mask import mask_id

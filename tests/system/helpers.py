@@ -10,8 +10,8 @@ from typing import Any
 from bridge import config as config_mod
 from bridge.runtime import open_runtime
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
 from bridge.sync import CycleReport
+from bridge.testing.harness import SandboxProcess
 
 SOURCE_TABLES = {"organization": "zyy_team", "volunteer": "zyy_volunteer",
                  "project": "zyy_activity", "service_record": "zyy_service_time"}

@@ -14,7 +14,7 @@ from typing import Any
 from adapters.sql import open_sql_source
 from bridge import config as config_mod
 from bridge.refs import REF_FIELDS, compose
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
 from mappings import get as get_mapping
 from mappings.result import MapContext, Mapped
 from tests.system.helpers import check_invariants, ledger, platform_by_ref, state_rows

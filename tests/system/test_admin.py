@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from bridge import cli
-from bridge.sample import SampleManifest, local_stamp, update_rows
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess, free_port
+from bridge.testing.harness import SandboxProcess, free_port
+from bridge.testing.sample import SampleManifest, local_stamp, update_rows
 from mappings import codes
 from state.lock import StateLock
 from tests.system.helpers import check_invariants, cycle, make_config, platform_by_ref

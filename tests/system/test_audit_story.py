@@ -24,9 +24,9 @@ import pytest
 
 from bridge import auditlog
 from bridge import config as config_mod
-from bridge.sample import SampleManifest, build_sample_store, update_rows
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
 from state import audit, db
 from state.store import StateStore
 from tests.system.helpers import ENV, cycle, platform_by_ref

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from bridge.sample import build_sample_store
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess, free_port
+from bridge.testing.harness import SandboxProcess, free_port
+from bridge.testing.sample import build_sample_store
 from tests.system.helpers import platform_by_ref
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,7 +153,7 @@ def test_sigterm_mid_cycle_checkpoints_and_a_later_sync_converges(tmp_path: Path
 
 
 def test_a_safety_stop_pauses_only_its_source_until_a_forced_resync(tmp_path: Path) -> None:
-    from bridge.sample import soft_delete
+    from bridge.testing.sample import soft_delete
 
     manifest = build_sample_store(tmp_path / "haicang.db", volunteers=20, seed=1)
     build_sample_store(tmp_path / "xinyang.db", volunteers=5, seed=2)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
-from bridge.sandbox.agency import AgencyServer
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.agency import AgencyServer
+from bridge.testing.harness import SandboxProcess
 
 
 def test_the_demo_syncs_three_sources_and_then_sends_nothing(

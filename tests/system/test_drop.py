@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.runtime import open_runtime
-from bridge.sample import SampleManifest, update_rows
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, update_rows
 from state.admin import AdminQueries
 from tests.system.helpers import cycle, make_config, state_rows
 

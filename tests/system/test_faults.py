@@ -14,9 +14,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bridge.sample import SampleManifest, build_sample_store, update_rows
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
 from tests.system.helpers import check_invariants, cycle, make_config, platform_by_ref
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from bridge import config as config_mod
-from bridge import sampledb
-from bridge.demo_sources import fill_agency
 from bridge.errors import TransientError
 from bridge.national import NationalClient
 from bridge.runtime import open_adapter, open_runtime
-from bridge.sample import SampleManifest, build_sample_store
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.agency import AgencyServer
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing import sampledb
+from bridge.testing.agency import AgencyServer
+from bridge.testing.demo_sources import fill_agency
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, build_sample_store
 from mappings import get as get_mapping
 from mappings.normalize import CST
 from mappings.result import MapContext, Mapped

@@ -43,10 +43,10 @@ from adapters.http import RetryPolicy, open_http_source
 from bridge import config as config_mod
 from bridge import runtime
 from bridge.national import NationalClient
-from bridge.sample import SampleManifest, build_sample_store, local_stamp
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.agency import AgencyServer, wire
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.agency import AgencyServer, wire
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, build_sample_store, local_stamp
 from mappings.result import Mapped
 from tests.system import fedoracle as fed
 from tests.system.helpers import cycle, ledger, state_rows

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from bridge.sample import SampleManifest, local_stamp, update_rows
-from bridge.sandbox import agency as agency_db
-from bridge.sandbox.agency import AgencyServer
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing import agency as agency_db
+from bridge.testing.agency import AgencyServer
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, local_stamp, update_rows
 from tests.fixtures.sheets import HEADERS, write_csv, write_xlsx
 from tests.system import fedoracle as fed
 from tests.system.helpers import (

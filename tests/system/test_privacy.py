@@ -8,9 +8,9 @@ import unicodedata
 from pathlib import Path
 
 from bridge import logs
-from bridge.sample import SampleManifest
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest
 from tests.system.helpers import cycle, make_config
 
 

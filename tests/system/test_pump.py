@@ -16,8 +16,8 @@ import pytest
 from bridge import safety
 from bridge.config import Config
 from bridge.runtime import open_runtime
-from bridge.sample import build_sample_store, soft_delete, update_rows
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import build_sample_store, soft_delete, update_rows
 from tests.system.helpers import check_invariants, cycle, make_config
 from tests.system.oracle import check_no_duplicates
 from tests.system.test_faults import _sync, _write_config, content

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bridge.runtime import open_runtime
-from bridge.sample import SampleManifest, local_stamp, update_rows
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, local_stamp, update_rows
 from tests.system.helpers import make_config, state_rows
 
 

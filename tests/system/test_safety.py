@@ -13,12 +13,12 @@ from bridge.config import Config
 from bridge.errors import SafetyStop
 from bridge.resync import Selection, resync
 from bridge.runtime import open_runtime
-from bridge.sample import SampleManifest, soft_delete, update_rows
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox import agency as agency_db
-from bridge.sandbox.agency import AgencyServer
-from bridge.sandbox.harness import SandboxProcess
 from bridge.sync import CycleReport
+from bridge.testing import agency as agency_db
+from bridge.testing.agency import AgencyServer
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, soft_delete, update_rows
 from tests.system import fedoracle as fed
 from tests.system.helpers import cycle, make_config, platform_by_ref
 

@@ -17,10 +17,10 @@ from adapters.http import open_http_source
 from bridge import config as config_mod
 from bridge import runtime
 from bridge.national import NationalClient
-from bridge.sample import SampleManifest
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.agency import AgencyServer, wire
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.agency import AgencyServer, wire
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest
 from mappings.checks import gb11643_check
 from tests.system.helpers import ENV, cycle, ledger, make_config, state_rows
 

@@ -16,8 +16,8 @@ import pytest
 from bridge import cli, statecmd
 from bridge import config as config_mod
 from bridge.errors import StateError
-from bridge.sample import SampleManifest, build_sample_store, update_rows
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
 from state.lock import StateLock
 from tests.system.helpers import ENV, check_invariants, cycle, make_config, platform_by_ref
 

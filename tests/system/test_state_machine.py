@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from bridge.sample import (
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import (
     build_sample_store,
     id_check,
     local_stamp,
@@ -34,7 +35,6 @@ from bridge.sample import (
     soft_delete,
     update_rows,
 )
-from bridge.sandbox.harness import SandboxProcess
 from tests.system.helpers import check_invariants, cycle, make_config
 from tests.system.oracle import check_converged, check_no_duplicates, state_intact
 

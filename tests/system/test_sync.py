@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bridge.sample import SampleManifest
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest
 from tests.system.helpers import (
     check_invariants,
     cycle,

@@ -17,8 +17,8 @@ from adapters.files import open_files_source
 from bridge import config as config_mod
 from bridge import runtime
 from bridge.runtime import open_runtime
-from bridge.sample import SampleManifest
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest
 from mappings.normalize import CST
 from tests.fixtures.sheets import set_mtime, sheet_row, write_csv, write_xlsx
 from tests.system.helpers import ENV, cycle, ledger, make_config, platform_by_ref, state_rows

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.sample import (
+from bridge.testing.sample import (
     CST,
     OUTCOMES,
     USCC_CHARS,

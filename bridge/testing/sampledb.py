@@ -1,12 +1,12 @@
 """The sample 志愿云 store on a database server: the §A tables created in PostgreSQL or
-MySQL/MariaDB and filled with the rows of a SQLite store (bridge/sample.py), for the
+MySQL/MariaDB and filled with the rows of a SQLite store (bridge/testing/sample.py), for the
 tests, the demo of a production set-up and the benchmarks; and the helpers that change
-rows there the way 志愿云's users would (the server twins of bridge/sample.py's).
+rows there the way 志愿云's users would (the server twins of bridge/testing/sample.py's).
 
 `typed=False` keeps the spec's DDL (TEXT gmt_modified; in MySQL a VARCHAR(64), since a
 TEXT column cannot lead an index there); `typed=True` makes gmt_modified a TIMESTAMP
 (PostgreSQL) or DATETIME (MySQL) and every INTEGER a BIGINT, as production schemas do.
-Either way the indexes of bridge/sample.py INDEXES are created, (gmt_modified, key…) first.
+Either way the indexes of bridge/testing/sample.py INDEXES are created, (gmt_modified, key…) first.
 
 These connections write: they are not the adapter's (adapters/sql.py reads read-only).
 """
@@ -25,7 +25,7 @@ import pymysql
 
 from adapters.sqldialects import Server, mysql_kwargs, parse_url, pg_kwargs
 from bridge.errors import ConfigError
-from bridge.sample import COLUMNS, INDEXES, SCHEMA, SOFT, TABLES, local_stamp
+from bridge.testing.sample import COLUMNS, INDEXES, SCHEMA, SOFT, TABLES, local_stamp
 
 CHUNK = 2000
 

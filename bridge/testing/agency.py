@@ -302,7 +302,7 @@ class AgencyServer:
     def start(self) -> AgencyServer:
         if self.running:
             return self
-        args = [sys.executable, "-m", "bridge.sandbox.agency", "--db", str(self.db_path),
+        args = [sys.executable, "-m", "bridge.testing.agency", "--db", str(self.db_path),
                 "--host", self.host, "--port", str(self.port)]
         self._proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bridge.sample import id_check
-from bridge.sandbox.agency import AgencyServer, wire
+from bridge.testing.agency import AgencyServer, wire
+from bridge.testing.sample import id_check
 from mappings.taiwan_sheets import HEADERS
 
 CST = timedelta(hours=8)
