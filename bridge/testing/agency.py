@@ -22,28 +22,23 @@ import argparse
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import os
-import shutil
-import socket
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from bridge.testing.process import ChildServer, free_port
 
 KINDS = {"workers": "workerId", "service-logs": "logId"}
 TOKEN_ENV = "AGENCY_TOKEN"
@@ -265,91 +260,42 @@ def main(argv: list[str] | None = None) -> None:
                 log_level="warning", access_log=False)
 
 
-# --- the harness ----------------------------------------------------------------------
+# --- the child process ---------------------------------------------------------------
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class AgencyServer:
+class AgencyServer(ChildServer):
     """The fake agency as a child process on 127.0.0.1 (like SandboxProcess)."""
+
+    what = "the agency server"
 
     def __init__(self, db_path: Path | str | None = None, *, token: str = "agency-token",
                  host: str = "127.0.0.1", port: int | None = None,
                  startup_timeout_s: float = 20.0) -> None:
-        self._tmp = None if db_path is not None else Path(tempfile.mkdtemp(prefix="zy-agency-"))
+        # the port is known before the start: a source's url names it
+        super().__init__(host=host, port=port or free_port(host),
+                         startup_timeout_s=startup_timeout_s,
+                         tmp_prefix=None if db_path is not None else "zy-agency-")
         # absolute: the server process runs in another folder
         self.db_path = (Path(db_path) if db_path is not None
                         else Path(self._tmp or ".") / "a.db").resolve()
         self.token = token
-        self.host = host
-        self.port = port or _free_port(host)
-        self.startup_timeout_s = startup_timeout_s
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._http = httpx.Client(timeout=10.0)
         connect(self.db_path).close()
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.root_url
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self) -> AgencyServer:
-        if self.running:
-            return self
-        args = [sys.executable, "-m", "bridge.testing.agency", "--db", str(self.db_path),
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bridge.testing.agency", "--db", str(self.db_path),
                 "--host", self.host, "--port", str(self.port)]
-        self._proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL,
-                                      env={**os.environ, TOKEN_ENV: self.token})
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"the agency server exited with {self._proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if self._http.get(self.url + "/_agency/health", timeout=1.0).status_code == 200:
-                    return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("the agency server did not start")
 
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    def health_url(self) -> str:
+        return self.url + "/_agency/health"
 
-    def kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+    def child_env(self) -> dict[str, str]:
+        return {TOKEN_ENV: self.token}
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        self._http.close()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __enter__(self) -> AgencyServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def child_cwd(self) -> Path:
+        return ROOT
 
     # rows and faults -------------------------------------------------------------------
     def put(self, kind: str, docs: Iterable[Mapping[str, Any]]) -> None:
