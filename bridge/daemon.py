@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -25,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import SourceAdapter
-from bridge import handoff, logs, metrics, safety
+from bridge import logs, metrics, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop
 from bridge.national import NationalClient
@@ -49,8 +50,12 @@ def trigger_for(src: SourceConfig) -> IntervalTrigger | CronTrigger:
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, stop_timeout_s: float = 60.0) -> None:
+    def __init__(self, cfg: Config, *, stop_timeout_s: float = 60.0,
+                 requests: Callable[[Runtime], int] | None = None) -> None:
+        """`requests` runs the admin requests handed over while the daemon holds the lock
+        (the command line gives it; the daemon knows nothing of commands)."""
         self.cfg = cfg
+        self.requests = requests
         self.stop = threading.Event()
         self.push_lock = threading.Lock()
         self.stop_timeout_s = stop_timeout_s
@@ -141,17 +146,14 @@ class Daemon:
 
     def _requests(self) -> None:
         """Admin commands handed over through request rows, run between cycles."""
-        from bridge.cli import build_parser
-
         assert self.client is not None
-        store = self.main
-        if not handoff.pending(store):
+        if self.requests is None:
             return
+        store = self.main
         try:
             engine = SyncEngine(self.cfg, store, self.client, self.adapters, stop=self.stop,
                                 push_lock=self.push_lock)
-            rt = Runtime(self.cfg, store, self.client, self.adapters, engine)
-            handoff.serve(store, lambda: rt, build_parser().parse_args)
+            self.requests(Runtime(self.cfg, store, self.client, self.adapters, engine))
         except Exception:
             log.exception("admin requests failed")
 

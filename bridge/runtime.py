@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from adapters.base import SourceAdapter
+from bridge import config as config_mod
 from bridge import logs
 from bridge.config import Config, SourceConfig
 from bridge.errors import ConfigError
@@ -16,6 +17,14 @@ from bridge.national import NationalClient
 from bridge.sync import SyncEngine
 from state.lock import StateLock
 from state.store import StateStore
+
+
+def load_config(path: str | None) -> Config:
+    """The config at `path` (else $ZYBRIDGE_CONFIG or ./zybridge.toml), its logging set up."""
+    cfg = config_mod.load(config_mod.find_config_path(path))
+    logs.setup(cfg.log.path, cfg.log.level, max_bytes=cfg.log.max_bytes,
+               backups=cfg.log.backups)
+    return cfg
 
 
 def open_adapter(cfg: Config, src: SourceConfig) -> SourceAdapter:

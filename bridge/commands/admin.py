@@ -13,18 +13,27 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeAlias
+from typing import Any
 
-from bridge import auditlog, handoff, logs
+from bridge import logs
+from bridge.commands.render import Sub, codes, local_time, scrub, table
 from bridge.errors import BridgeError, ConfigError, TransientError
-from bridge.resync import ActionReport, Outcome, Planned, Progress, Selection, Staged, show_document
+from bridge.ops import handoff
+from bridge.ops.resync import (
+    ActionReport,
+    Outcome,
+    Planned,
+    Progress,
+    Selection,
+    Staged,
+    show_document,
+)
 from state.admin import AdminQueries
 from state.store import RowKey, StateStore
 
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 CONFIRM_OVER = 100
 KINDS = {"quarantine": "quarantined rows", "dead-letters": "dead letters"}
-Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def register(subparsers: Sub) -> None:
@@ -110,7 +119,7 @@ def _filters(p: argparse.ArgumentParser) -> None:
 
 # resync -----------------------------------------------------------------------------------
 def cmd_resync(args: argparse.Namespace) -> int:
-    from bridge.resync import dry_resync, estimate, parse_since, resync
+    from bridge.ops.resync import dry_resync, estimate, parse_since, resync
 
     cfg = _config(args)
     cfg.source(args.source)
@@ -175,7 +184,7 @@ def _print_dry(staged: Staged, plan: list[Planned], rows: list[Outcome], as_json
         for line in p.changes:
             print(f"          {line}")
     for o in others:
-        print(f"{o.status:<7} {o.ref}  {_codes(o.reasons)}".rstrip())
+        print(f"{o.status:<7} {o.ref}  {codes(o.reasons)}".rstrip())
     for s, e, i in staged.missing:
         print(f"missing {s}:{e}:{i} (not in the source)")
     print(f"{len(plan)} item(s) would be sent for {len(staged.keys)} row(s); nothing was sent")
@@ -185,8 +194,8 @@ def _print_report(report: ActionReport, verb: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
-        _table(("external_ref", "status", "reasons"),
-               [(o.ref, o.status, _codes(o.reasons)) for o in report.outcomes])
+        table(("external_ref", "status", "reasons"),
+               [(o.ref, o.status, codes(o.reasons)) for o in report.outcomes])
         for s, e, i in report.staged.missing:
             print(f"missing {s}:{e}:{i} (not in the source: nothing done)")
         tally = Counter(o.status for o in report.outcomes)
@@ -215,8 +224,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps([_masked_problem(p.to_json()) for p in found], ensure_ascii=False,
                          indent=2))
         return 0
-    _table(("external_ref", "status", "reasons", "last_seen"),
-           [(p.external_ref, p.status, _codes(p.reasons), auditlog.local_time(p.last_seen))
+    table(("external_ref", "status", "reasons", "last_seen"),
+           [(p.external_ref, p.status, codes(p.reasons), local_time(p.last_seen))
             for p in found])
     print(f"{len(found)} {KINDS[args.kind]}")
     return 0
@@ -237,7 +246,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from bridge.resync import retry
+    from bridge.ops.resync import retry
 
     cfg = _config(args)
     with handoff.admin_runtime(cfg) as rt:
@@ -252,7 +261,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_drop(args: argparse.Namespace) -> int:
-    from bridge.resync import drop
+    from bridge.ops.resync import drop
 
     cfg = _config(args)
     if not args.yes:
@@ -302,21 +311,21 @@ def _target(q: AdminQueries, kind: str, ref: str) -> RowKey | None:
 
 def _print_show(doc: dict[str, Any]) -> None:
     print(f"{doc['external_ref']}  {doc['status']}  ({doc['entity']} {doc['local_id']} of "
-          f"{doc['source']}; first seen {auditlog.local_time(doc['first_seen'])}, last seen "
-          f"{auditlog.local_time(doc['last_seen'])})")
-    _section("reasons", [f"{r['field'] or '-'}: {r['code']}  {_m(r['message'])}"
+          f"{doc['source']}; first seen {local_time(doc['first_seen'])}, last seen "
+          f"{local_time(doc['last_seen'])})")
+    _section("reasons", [f"{r['field'] or '-'}: {r['code']}  {scrub(r['message'])}"
                          for r in doc["reasons"]])
-    _section("warnings", [f"{r['field'] or '-'}: {r['code']}  {_m(r['message'])}"
+    _section("warnings", [f"{r['field'] or '-'}: {r['code']}  {scrub(r['message'])}"
                           for r in doc["warnings"]])
     for d in doc["dead_letters"]:
         _section(f"refused by the platform: {d['external_ref']} ({d['times']} time(s))",
-                 [f"{e['field'] or '-'}: {e['code']}  {_m(e['message'])}" for e in d["errors"]])
+                 [f"{e['field'] or '-'}: {e['code']}  {scrub(e['message'])}" for e in d["errors"]])
     _section("source row (masked)", _lines(doc["source_row"]))
     for part in doc["payloads"]:
         _section(f"mapped payload{part['suffix']} (masked)", _lines(part["payload"]))
     _section("the platform holds", [f"{e['external_ref']}: {e['status']} {e['national_id']}"
                                     for e in doc["ledger"]])
-    _section("history", [f"{h['seq']:>6}  {auditlog.local_time(h['at'])}  {h['kind']:<11} "
+    _section("history", [f"{h['seq']:>6}  {local_time(h['at'])}  {h['kind']:<11} "
                          f"{h['what']}" for h in doc["history"]])
 
 
@@ -343,7 +352,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         cfg = _config(args)
     except ConfigError as exc:
         lines = [x.strip() for x in str(exc).splitlines()[1:]] or [str(exc)]
-        checks: list[Check] = [("config", _m(x), "fix the config file (see config.example."
+        checks: list[Check] = [("config", scrub(x), "fix the config file (see config.example."
                                 "toml) or set the environment variable it names", 2)
                                for x in lines]
         return _print_checks(checks, args.json)
@@ -365,7 +374,7 @@ def _check_state(cfg: Any) -> Check:
     try:
         StateStore.open(cfg.state.path, readonly=True).close()
     except BridgeError as exc:
-        return ("state", _m(str(exc)), "restore the state file from a backup", 2)
+        return ("state", scrub(str(exc)), "restore the state file from a backup", 2)
     pid = holder(cfg.state.path)
     return ("state", None, f"{cfg.state.path}" + (f", locked by pid {pid}" if pid else ""), 0)
 
@@ -383,7 +392,7 @@ def _check_source(cfg: Any, src: Any) -> Check:
         finally:
             adapter.close()
     except Exception as exc:  # any failure to open or read is the finding
-        return (what, _m(f"{type(exc).__name__}: {exc}"),
+        return (what, scrub(f"{type(exc).__name__}: {exc}"),
                 f"check sources.{src.name} (url or path) and that it is readable", 2)
     return (what, None, f"{src.kind}, every entity readable", 0)
 
@@ -398,7 +407,7 @@ def _check_platform(cfg: Any) -> list[Check]:
         try:
             healthy = client.health()
         except TransientError as exc:
-            return [("platform health", _m(str(exc)), f"check national.base_url ({n.base_url})"
+            return [("platform health", scrub(str(exc)), f"check national.base_url ({n.base_url})"
                      " and the network", 1)]
         if not healthy:
             return [("platform health", "the health check did not answer 200",
@@ -412,9 +421,9 @@ def _signed_read(client: Any, app_id: str) -> Check:
     try:
         client.get("/volunteers", {"external_ref": "zybridge-check:volunteer:0"})
     except ConfigError as exc:
-        return ("signed read", _m(str(exc)), "fix national.app_id / app_secret", 2)
+        return ("signed read", scrub(str(exc)), "fix national.app_id / app_secret", 2)
     except BridgeError as exc:
-        return ("signed read", _m(str(exc)), "the platform refused a read; try again later", 1)
+        return ("signed read", scrub(str(exc)), "the platform refused a read; try again later", 1)
     return ("signed read", None, f"app {app_id} accepted", 0)
 
 
@@ -432,29 +441,13 @@ def _print_checks(checks: list[Check], as_json: bool) -> int:
 
 
 # helpers ----------------------------------------------------------------------------------
-def _m(text: str) -> str:
-    return logs.scrub(text)
-
-
 def _masked_problem(doc: dict[str, Any]) -> dict[str, Any]:
-    doc["reasons"] = [{**r, "message": _m(r["message"])} for r in doc["reasons"]]
+    doc["reasons"] = [{**r, "message": scrub(r["message"])} for r in doc["reasons"]]
     return doc
 
 
-def _codes(reasons: Sequence[dict[str, str]]) -> str:
-    return ", ".join(f"{r.get('field') or '-'}:{r.get('code')}" for r in reasons)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Aligned columns; the last one is not padded."""
-    widths = [max([len(h), *(len(str(r[i])) for r in rows)]) for i, h in enumerate(headers)]
-    for line in (headers, *rows):
-        cells = [str(c).ljust(w) for c, w in zip(line[:-1], widths, strict=False)]
-        print("  ".join([*cells, str(line[-1])]).rstrip())
-
-
 def _config(args: argparse.Namespace) -> Any:
-    return handoff.admin_config(args)
+    return handoff.admin_config(args.config)
 
 
 def _readonly(args: argparse.Namespace) -> StateStore:

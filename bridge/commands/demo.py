@@ -3,6 +3,7 @@ the sandbox national platform, twice (the second cycle shows a quiet cycle), wit
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 from collections import Counter
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from bridge import config as config_mod
 from bridge import logs
-from bridge.report import STATUSES, print_status, status_document
+from bridge.commands.render import Sub
+from bridge.commands.status import print_status
+from bridge.ops.status import STATUSES, status_document
 from bridge.runtime import open_runtime
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
 from bridge.testing.agency import AgencyServer
@@ -62,6 +65,18 @@ AGENCY_TOKEN = "shegong-demo-token"
 SHEETS_KEY = "taibao-demo-ref-key"
 
 
+def register(sub: Sub) -> None:
+    d = sub.add_parser("demo", help="sample 志愿云 store → sandbox platform, one sync, a summary",
+                       description="Builds a sample store, starts the sandbox, syncs twice.")
+    d.add_argument("--dir", default="var/demo", help="working folder (default: var/demo)")
+    d.add_argument("--volunteers", type=int, default=60)
+    d.set_defaults(func=cmd_demo, needs_config=False)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(Path(args.dir), volunteers=args.volunteers)
+
+
 def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -107,5 +122,5 @@ def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
           f"sources; the 志愿云 store alone has {sum(rows.values())}); config, state and "
           f"logs are in {workdir}")
     print(f"try: zybridge --config {path} status   (with ZYBRIDGE_APP_SECRET, SHEGONG_TOKEN "
-          "and TAIBAO_REF_KEY exported: the demo's values are in bridge/demo.py)")
+          "and TAIBAO_REF_KEY exported: the demo's values are in bridge/commands/demo.py)")
     return 0 if first.ok else 1

@@ -1,5 +1,5 @@
 """`zybridge sync --dry-run`: map and stage on a throw-away copy of the state file, then
-print what would be sent and the field-level diff against what the ledger says the
+say what would be sent and the field-level diff against what the ledger says the
 platform holds. Nothing is sent; the real state file is only read."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import json
 import sqlite3
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,16 @@ from state.store import StateStore
 NAME_FIELDS = frozenset({"name", "contact_name", "recorder"})
 
 
-def dry_run(cfg: Config, sources: Sequence[str] | None, entities: Sequence[str] | None) -> int:
+@dataclass(frozen=True)
+class DryItem:
+    """One item a sync would send: create, update or revoke, and the masked field diff."""
+    verb: str
+    ref: str
+    changes: list[str]
+
+
+def dry_run(cfg: Config, sources: Sequence[str] | None,
+            entities: Sequence[str] | None) -> list[DryItem]:
     with tempfile.TemporaryDirectory(prefix="zybridge-dry-") as tmp:
         copy = Path(tmp) / "state.db"
         copy_state(cfg.state.path, copy)
@@ -32,12 +42,11 @@ def dry_run(cfg: Config, sources: Sequence[str] | None, entities: Sequence[str] 
             report = CycleReport()
             for name in sources or [s.name for s in cfg.sources]:
                 engine.pull(cfg.source(name), entities, report)
-            _print(store)
+            return _plan(store)
         finally:
             store.close()
             for a in adapters.values():
                 a.close()
-    return 0
 
 
 def copy_state(src: Path, dst: Path) -> None:
@@ -53,20 +62,16 @@ def copy_state(src: Path, dst: Path) -> None:
         source.close()
 
 
-def _print(store: StateStore) -> None:
-    cur = store.conn.execute("SELECT ref, op, payload FROM outbox ORDER BY id")
-    count = 0
-    for ref, op, payload_text in cur:
-        count += 1
+def _plan(store: StateStore) -> list[DryItem]:
+    items = []
+    for ref, op, payload_text in store.conn.execute(
+            "SELECT ref, op, payload FROM outbox ORDER BY id"):
         payload: dict[str, Any] = json.loads(payload_text)
         ledger = store.ledger(ref)
         old = ledger.payload if ledger and ledger.payload else None
         verb = "revoke" if op == "revoke" else ("update" if old else "create")
-        print(f"{verb:<7} {ref}")
-        if op == "upsert":
-            for line in diff(old or {}, payload):
-                print(f"          {line}")
-    print(f"{count} item(s) would be sent; nothing was sent")
+        items.append(DryItem(verb, ref, diff(old or {}, payload) if op == "upsert" else []))
+    return items
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ import structlog
 
 from bridge.config import Config
 from bridge.errors import BridgeError, LockHeld
-from bridge.runtime import Runtime, open_runtime
+from bridge.runtime import Runtime, load_config, open_runtime
 from state.db import utcnow
 from state.lock import StateLock
 from state.store import StateStore
@@ -42,14 +42,12 @@ def admin_runtime(cfg: Config) -> Iterator[Runtime]:
         yield fresh
 
 
-def admin_config(args: argparse.Namespace) -> Config:
-    """The daemon's config when the daemon runs the command, else the command line's."""
+def admin_config(config_path: str | None) -> Config:
+    """The daemon's config when the daemon runs the command, else the one at config_path."""
     rt = _daemon_runtime.get()
     if rt is not None:
         return rt.cfg
-    from bridge.cli import load_config
-
-    return load_config(args)
+    return load_config(config_path)
 
 
 def admin_lock(cfg: Config) -> AbstractContextManager[Any]:
@@ -117,16 +115,20 @@ def pending(store: StateStore) -> bool:
                               "LIMIT 1").fetchone() is not None
 
 
-def serve(store: StateStore, runtime: Callable[[], Runtime],
-          parse: Callable[[list[str]], argparse.Namespace]) -> int:
-    """Run every queued request (the daemon calls this between cycles); returns how many."""
+Command = Callable[[list[str]], int]   # runs one handed-over command line, prints its answer
+
+
+def serve(rt: Runtime, run: Command) -> int:
+    """Run every queued request (the daemon calls this between cycles, in its runtime);
+    returns how many."""
+    store = rt.store
     queued = store.conn.execute("SELECT id, argv FROM requests WHERE status = 'queued' "
                                 "ORDER BY id").fetchall()
     for request_id, argv_text in queued:
         with store.transaction():
             store.conn.execute("UPDATE requests SET status = 'running', started_at = ? "
                                "WHERE id = ?", (utcnow(), request_id))
-        code, output = _run(json.loads(argv_text), runtime, parse)
+        code, output = _run(json.loads(argv_text), rt, run)
         with store.transaction():
             store.conn.execute(
                 "UPDATE requests SET status = ?, exit_code = ?, output = ?, finished_at = ? "
@@ -136,15 +138,12 @@ def serve(store: StateStore, runtime: Callable[[], Runtime],
     return len(queued)
 
 
-def _run(argv: list[str], runtime: Callable[[], Runtime],
-         parse: Callable[[list[str]], argparse.Namespace]) -> tuple[int, str]:
+def _run(argv: list[str], rt: Runtime, run: Command) -> tuple[int, str]:
     buffer = io.StringIO()
-    token = _daemon_runtime.set(runtime())
+    token = _daemon_runtime.set(rt)
     try:
         with contextlib.redirect_stdout(buffer):
-            args = parse(argv)
-            args.yes = True  # the person confirmed at the command line
-            code = int(args.func(args))
+            code = int(run(argv))
     except BridgeError as exc:
         buffer.write(f"zybridge: error: {exc}\n")
         code = exc.exit_code

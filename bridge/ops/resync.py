@@ -3,7 +3,7 @@ re-push a selection whether or not it changed, never moving a live cursor), its 
 on a throw-away copy of the state file, `retry` of quarantined rows and dead letters
 (re-map from the current source row, then push) and `drop`.
 
-No argument parsing and no printing here (bridge/admin.py does both).
+No argument parsing and no printing here (bridge/commands/admin.py does both).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import ENTITIES, Cursor, Page, SourceAdapter, SourceRow
-from bridge import auditlog, handoff, logs, safety
-from bridge.auditlog import record_admin_action
+from bridge import logs, safety
 from bridge.config import Config, SourceConfig
-from bridge.dryrun import NAME_FIELDS, copy_state, diff
 from bridge.errors import ConfigError, SafetyStop
+from bridge.ops import handoff
+from bridge.ops.audit import Filter, record_admin_action, select, summary
+from bridge.ops.dryrun import NAME_FIELDS, copy_state, diff
 from bridge.runtime import Runtime, open_adapter
 from bridge.sync import CycleReport, SyncEngine
 from mappings.mask import mask_id, mask_name, mask_phone
@@ -384,7 +385,7 @@ def show_document(q: AdminQueries, key: RowKey | None, ref: str, kind: str) -> d
     if key is None or detail is None:
         raise ConfigError(f"no record {ref} in the state file (see `zybridge {kind} list`)")
     dead = [q.dead_letter(r) or {} for r in q.dead_refs_of(key)]
-    history = auditlog.select(q.conn, auditlog.Filter(ref=detail.base_ref))
+    history = select(q.conn, Filter(ref=detail.base_ref))
     return {
         "external_ref": detail.base_ref, "source": key[0], "entity": key[1],
         "local_id": key[2], "state": detail.state, "status": detail.status,
@@ -399,5 +400,5 @@ def show_document(q: AdminQueries, key: RowKey | None, ref: str, kind: str) -> d
         "ledger": [{"external_ref": e.ref, "national_id": e.national_id, "status": e.status}
                    for e in q.store.ledger_for_base(detail.base_ref)],
         "history": [{"seq": r.seq, "at": r.at, "run_id": r.run_id, "kind": r.kind,
-                     "ref": r.ref, "what": auditlog.summary(r)} for r in history],
+                     "ref": r.ref, "what": summary(r)} for r in history],
     }

@@ -50,27 +50,3 @@ def _daemon(row: dict[str, Any] | None, holder_pid: int | None) -> dict[str, Any
     return {"running": running, "pid": row["pid"], "started_at": row["started_at"],
             "heartbeat_at": row["heartbeat_at"], "stopped_at": row["stopped_at"],
             "next_runs": row["jobs"] if running else {}}
-
-
-def print_status(doc: dict[str, Any]) -> None:
-    header = f"{'source':<12} {'entity':<15}" + "".join(f"{s:>14}" for s in STATUSES)
-    print(header)
-    for name, src in doc["sources"].items():
-        for entity, counts in src["entities"].items():
-            print(f"{name:<12} {entity:<15}" + "".join(f"{counts[s]:>14}" for s in STATUSES))
-    for name, src in doc["sources"].items():
-        if src.get("paused"):
-            print(f"\n{name} is PAUSED by a safety stop: {src['paused']}")
-    out = doc["outbox"]
-    print(f"\noutbox: {out['pending_items']} items, {out['pending_batches']} open batches")
-    run = doc["last_run"]
-    if run:
-        print(f"last run: #{run['id']} {run['kind']} {run['status']} "
-              f"started {run['started_at']} finished {run['finished_at'] or '-'}")
-    daemon = doc.get("daemon")
-    if daemon and daemon["running"]:
-        print(f"daemon: pid {daemon['pid']}, started {daemon['started_at']}")
-        for job, when in sorted(daemon["next_runs"].items()):
-            print(f"  next {job}: {when}")
-    lock = doc["lock"]
-    print(f"lock: held by pid {lock['pid']}" if lock["held"] else "lock: free")

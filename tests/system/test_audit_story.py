@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from bridge import auditlog
 from bridge import config as config_mod
+from bridge.commands import audit as auditlog
+from bridge.ops import audit as ops_audit
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
@@ -85,7 +86,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Synced:
         between = db.utcnow()
         update_rows(store, "volunteer", [1001], {"email": "changed@volunteers.example.org"})
         state = StateStore.open(cfg.state.path)
-        auditlog.record_admin_action(state, "resync", {"source": "haicang",
+        ops_audit.record_admin_action(state, "resync", {"source": "haicang",
                                                        "entity": ["volunteer"], "id": ["1001"]})
         state.close()
         sb.set_faults(pre_error_rate=0.5, seed=1)

@@ -11,7 +11,7 @@ import pytest
 from bridge.cli import main
 from bridge.config import Config
 from bridge.errors import SafetyStop
-from bridge.resync import Selection, resync
+from bridge.ops.resync import Selection, resync
 from bridge.runtime import open_runtime
 from bridge.sandbox import DEMO_APP_SECRET
 from bridge.sync import CycleReport

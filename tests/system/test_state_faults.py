@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge import cli, statecmd
+from bridge import cli
 from bridge import config as config_mod
+from bridge.commands import state as statecmd
 from bridge.errors import StateError
+from bridge.ops.state import check_state
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
 from state.lock import StateLock
@@ -198,7 +200,7 @@ def test_backup_writes_a_healthy_private_copy(synced: config_mod.Config, zybridg
     target.parent.mkdir()
     code, out, _ = zybridge("state", "backup", str(target))
     assert code == 0, out
-    assert statecmd.inspect(target).ok
+    assert check_state(target).ok
     assert target.stat().st_mode & 0o777 == 0o600
     assert not Path(f"{target}.partial").exists()
 
@@ -311,7 +313,7 @@ def test_a_full_disk_mid_cycle_leaves_a_healthy_file_that_converges_later(
     with tmpfs(tmp_path / "disk", "400k") as remount:
         cfg = make_config(tmp_path / "disk", sandbox, store)
         failing_cycle(cfg)
-        assert statecmd.inspect(cfg.state.path).ok, "the state file was left half-written"
+        assert check_state(cfg.state.path).ok, "the state file was left half-written"
         remount("size=16m")
         assert cycle(cfg).ok
         check_invariants(cfg, sandbox, store)
@@ -327,7 +329,7 @@ def test_a_page_limit_mid_cycle_leaves_a_healthy_file_that_converges_later(
         pages = rt.store.conn.execute("PRAGMA page_count").fetchone()[0]
         rt.store.conn.execute(f"PRAGMA max_page_count = {pages + 15}")
         rt.engine.cycle()
-    assert statecmd.inspect(cfg.state.path).ok
+    assert check_state(cfg.state.path).ok
     assert cycle(cfg).ok
     check_invariants(cfg, sandbox, store)
 

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import auditlog
-from bridge.auditlog import Filter, record_admin_action, select
+from bridge.commands import audit as auditlog
 from bridge.errors import BridgeError, ConfigError
+from bridge.ops import audit as ops_audit
+from bridge.ops.audit import Filter, record_admin_action, select
 from state import audit
 from state.audit import Entry
 from state.migrations import MIGRATIONS
@@ -439,10 +440,10 @@ def test_a_time_that_is_not_one_is_a_usage_error() -> None:
 # admin actions -------------------------------------------------------------------------------
 def test_an_admin_action_records_the_user_and_masked_arguments(
         store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auditlog, "_user", lambda: "ops")
+    monkeypatch.setattr(ops_audit, "_user", lambda: "ops")
     args = argparse.Namespace(command="dead-letters", func=print, refs=["h:volunteer:7"],
                               note="call 13859230002 about 350205199001011234", yes=True)
-    record_admin_action(store, "dead-letters drop", args)
+    record_admin_action(store, "dead-letters drop", vars(args))
     entry = next(audit.records(store.conn))
     d = entry.payload()
     assert (entry.kind, entry.ref, d["user"], d["refs"]) == ("admin", "h:volunteer:7", "ops",

@@ -1,0 +1,70 @@
+"""`zybridge sync` (one cycle, or a dry run) and `zybridge run` (the daemon)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from functools import partial
+
+from bridge.commands.render import Sub
+from bridge.runtime import load_config
+
+ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
+
+
+def register(sub: Sub, run_handed: Callable[[list[str]], int]) -> None:
+    """`run_handed` runs one handed-over command line (the root parser's); the daemon calls
+    it for the admin requests queued while it holds the state file."""
+    s = sub.add_parser("sync", help="one cycle for the named (default: all) sources, then exit",
+                       description="Pull what changed, map, stage, push and apply, once.")
+    s.add_argument("--source", action="append", default=[], help="a source name (repeatable)")
+    s.add_argument("--entity", action="append", default=[], choices=ENTITY_CHOICES,
+                   help="limit to an entity (repeatable)")
+    s.add_argument("--dry-run", action="store_true",
+                   help="map and show what would be sent; send nothing, change nothing")
+    s.add_argument("--force", action="store_true",
+                   help="pass a safety stop (after reading why) and lift a daemon's pause")
+    s.set_defaults(func=cmd_sync)
+
+    rn = sub.add_parser("run", help="the daemon: every source on its schedule until SIGTERM",
+                        description="Runs each source on its `every` or `cron` schedule; "
+                                    "SIGTERM/SIGINT finish the batches in flight and exit 0.")
+    rn.set_defaults(func=partial(cmd_run, run_handed=run_handed))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from bridge.runtime import open_runtime
+
+    cfg = load_config(args.config)
+    for name in args.source:
+        cfg.source(name)
+    if args.dry_run:
+        from bridge.ops.dryrun import dry_run
+
+        items = dry_run(cfg, args.source or None, args.entity or None)
+        for item in items:
+            print(f"{item.verb:<7} {item.ref}")
+            for line in item.changes:
+                print(f"          {line}")
+        print(f"{len(items)} item(s) would be sent; nothing was sent")
+        return 0
+    with open_runtime(cfg) as rt:
+        report = rt.engine.cycle(args.source or None, args.entity or None, force=args.force)
+        push = report.push.as_dict() if report.push else {}
+        print(f"run {report.run_id}: pulled {sum(report.pulled.values())} rows, "
+              f"{push.get('requests', 0)} requests, items {push.get('items', {})}, "
+              f"{report.seconds:.1f} s")
+        if not report.ok:
+            print(f"zybridge: {push.get('undelivered_batches')} batches undelivered after their "
+                  "attempts; they stay in the outbox for the next cycle", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, *, run_handed: Callable[[list[str]], int]) -> int:
+    from bridge.daemon import Daemon
+    from bridge.ops import handoff
+
+    return Daemon(load_config(args.config),
+                  requests=partial(handoff.serve, run=run_handed)).run()
