@@ -10,7 +10,6 @@ once, which is safe because every state change is one SQLite transaction.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -147,9 +146,9 @@ class Daemon:
     def _requests(self) -> None:
         """Admin commands handed over through request rows, run between cycles."""
         assert self.client is not None
-        if self.requests is None:
-            return
         store = self.main
+        if self.requests is None or not store.queued_requests():
+            return
         try:
             engine = SyncEngine(self.cfg, store, self.client, self.adapters, stop=self.stop,
                                 push_lock=self.push_lock)
@@ -175,12 +174,4 @@ class Daemon:
             for job in scheduler.get_jobs():
                 nxt = job.next_run_time
                 jobs[job.id] = nxt.astimezone(UTC).isoformat() if nxt else None
-        with self.main.transaction():
-            self.main.conn.execute(
-                "INSERT INTO daemon (id, pid, started_at, heartbeat_at, stopped_at, jobs) "
-                "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = "
-                "excluded.pid, started_at = excluded.started_at, heartbeat_at = "
-                "excluded.heartbeat_at, stopped_at = excluded.stopped_at, jobs = "
-                "CASE WHEN excluded.stopped_at IS NULL THEN excluded.jobs ELSE daemon.jobs END",
-                (os.getpid(), self.started_at, utcnow(), utcnow() if stopped else None,
-                 json.dumps(jobs)))
+        self.main.beat(self.started_at, jobs, stopped=stopped)

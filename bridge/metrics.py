@@ -7,7 +7,6 @@ true even after a restart."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from state.files import gauges
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ITEMS = Counter("zybridge_items_total", "Item results from the platform",
@@ -47,22 +48,14 @@ class StateCollector(Collector):
         lag = GaugeMetricFamily("zybridge_cursor_lag_seconds",
                                 "Now minus the newest change a stream has staged",
                                 labels=["source", "stream"])
-        try:
-            conn = sqlite3.connect(f"file:{self.state_path}?mode=ro", uri=True)
-        except sqlite3.Error:
+        found = gauges(self.state_path)
+        if found is None:
             return
-        try:
-            depth.add_metric([], conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-            batches.add_metric([], conn.execute(
-                "SELECT COUNT(*) FROM batches WHERE state = 'open'").fetchone()[0])
-            now = datetime.now(UTC)
-            for source, stream, text in conn.execute(
-                    "SELECT source, stream, cursor FROM cursors"):
-                lag.add_metric([source, stream], _lag(text, now))
-        except sqlite3.Error:
-            return
-        finally:
-            conn.close()
+        depth.add_metric([], found.outbox_items)
+        batches.add_metric([], found.open_batches)
+        now = datetime.now(UTC)
+        for source, stream, text in found.cursors:
+            lag.add_metric([source, stream], _lag(text, now))
         yield depth
         yield batches
         yield lag

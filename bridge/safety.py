@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from bridge.config import SafetyConfig
 from bridge.errors import SafetyStop
-from state.db import utcnow
 from state.store import StateStore
 
 ENDING_STATUSES = {"volunteer": "inactive", "organization": "dissolved",
@@ -24,16 +23,9 @@ ENDING_STATUSES = {"volunteer": "inactive", "organization": "dissolved",
 
 def destructive_count(store: StateStore, sources: Sequence[str]) -> int:
     """Revocations and deactivations waiting in the outbox for sources."""
-    marks = ",".join("?" * len(sources))
-    revokes = store.conn.execute(
-        f"SELECT COUNT(*) FROM outbox WHERE op = 'revoke' AND source IN ({marks})",
-        tuple(sources)).fetchone()[0]
+    revokes = store.revokes_waiting(sources)
     endings = 0
-    cur = store.conn.execute(
-        f"SELECT o.entity, o.payload, l.payload FROM outbox o JOIN ledger l ON l.ref = o.ref "
-        f"WHERE o.op = 'upsert' AND o.entity != 'service_record' AND o.source IN ({marks}) "
-        f"AND l.status = 'synced'", tuple(sources))
-    for entity, new_text, old_text in cur:
+    for entity, new_text, old_text in store.upserts_over_synced(sources):
         ending = ENDING_STATUSES.get(entity)
         new, old = json.loads(new_text), json.loads(old_text or "{}")
         if new.get("status") == ending and old.get("status") != ending:
@@ -44,10 +36,7 @@ def destructive_count(store: StateStore, sources: Sequence[str]) -> int:
 def live_count(store: StateStore, sources: Sequence[str]) -> int:
     """Records of these sources the platform holds (owner or alias); counted on the
     ledger_live index, not by reading every ledger row (every cycle asks)."""
-    marks = ",".join("?" * len(sources))
-    return int(store.conn.execute(
-        f"SELECT COUNT(*) FROM ledger WHERE status IN ('synced', 'alias') "
-        f"AND source IN ({marks})", tuple(sources)).fetchone()[0])
+    return store.live_of_sources(sources)
 
 
 def check_destructive(store: StateStore, cfg: SafetyConfig, sources: Sequence[str],
@@ -66,9 +55,7 @@ def check_destructive(store: StateStore, cfg: SafetyConfig, sources: Sequence[st
 
 
 def check_full_read(store: StateStore, cfg: SafetyConfig, source: str, seen: int) -> None:
-    live = store.conn.execute(
-        "SELECT COUNT(DISTINCT base_ref) FROM ledger WHERE status IN ('synced', 'alias') "
-        "AND source = ?", (source,)).fetchone()[0]
+    live = store.live_bases(source)
     if live and seen < cfg.min_read_share * live:
         raise SafetyStop(
             f"a full read of source {source} saw {seen} rows, fewer than "
@@ -77,16 +64,12 @@ def check_full_read(store: StateStore, cfg: SafetyConfig, source: str, seen: int
 
 
 def pause(store: StateStore, source: str, reason: str) -> None:
-    with store.transaction():
-        store.conn.execute("INSERT INTO paused (source, reason, at) VALUES (?, ?, ?) "
-                           "ON CONFLICT (source) DO UPDATE SET reason = excluded.reason, "
-                           "at = excluded.at", (source, reason, utcnow()))
+    store.pause(source, reason)
 
 
 def unpause(store: StateStore, sources: Sequence[str]) -> None:
-    with store.transaction():
-        store.conn.executemany("DELETE FROM paused WHERE source = ?", [(s,) for s in sources])
+    store.unpause(sources)
 
 
 def paused(store: StateStore) -> dict[str, str]:
-    return {s: r for s, r in store.conn.execute("SELECT source, reason FROM paused")}
+    return store.paused()

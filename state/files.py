@@ -166,3 +166,30 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """What /metrics shows of the state file: outbox depth, open batches, cursors."""
+    outbox_items: int
+    open_batches: int
+    cursors: list[tuple[str, str, str]]  # (source, stream, cursor as stored)
+
+
+def gauges(path: Path) -> Gauges | None:
+    """Read on a connection of its own, read only; None when the file cannot be read."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        items = int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        batches = int(conn.execute(
+            "SELECT COUNT(*) FROM batches WHERE state = 'open'").fetchone()[0])
+        cursors = [(str(s), str(t), str(c)) for s, t, c in conn.execute(
+            "SELECT source, stream, cursor FROM cursors")]
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return Gauges(items, batches, cursors)

@@ -28,6 +28,7 @@ from bridge.runtime import load_config
 from state import audit, db
 from state.audit import Record, Verdict
 from state.store import StateStore
+from state.trail import first_seq
 
 KINDS = ("batch", "request", "result", "quarantine", "dead_letter", "admin", "checkpoint",
          "seal")
@@ -260,7 +261,7 @@ def _joins_live(store: StateStore, v: Verdict) -> str | Verdict:
         if same.hash == v.last_hash:
             return f"the files join the live chain at entry {last}"
         return Verdict(False, v.entries, last, f"entry {last} differs from the live chain's")
-    first = store.conn.execute("SELECT MIN(seq) FROM audit").fetchone()[0]
+    first = first_seq(store.conn)
     start = next(audit.records(store.conn, "seq = ?", (first,)), None)
     if start is not None and start.seq == last + 1 and start.prev_hash == v.last_hash:
         return f"the live chain continues the files from entry {start.seq}"

@@ -64,8 +64,7 @@ def copy_state(src: Path, dst: Path) -> None:
 
 def _plan(store: StateStore) -> list[DryItem]:
     items = []
-    for ref, op, payload_text in store.conn.execute(
-            "SELECT ref, op, payload FROM outbox ORDER BY id"):
+    for ref, op, payload_text, _ in store.outbox_rows():
         payload: dict[str, Any] = json.loads(payload_text)
         ledger = store.ledger(ref)
         old = ledger.payload if ledger and ledger.payload else None

@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import getpass
 import io
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,7 +20,6 @@ import structlog
 from bridge.config import Config
 from bridge.errors import BridgeError, LockHeld
 from bridge.runtime import Runtime, load_config, open_runtime
-from state.db import utcnow
 from state.lock import StateLock
 from state.store import StateStore
 
@@ -82,13 +80,7 @@ def submit(cfg: Config, argv: Sequence[str], err: LockHeld, *, wait: bool,
         daemon = store.daemon()
         if daemon is None or daemon["pid"] != err.pid or daemon["stopped_at"] is not None:
             raise err
-        with store.transaction():
-            cur = store.conn.execute(
-                "INSERT INTO requests (argv, requested_by, created_at, status) "
-                "VALUES (?, ?, ?, 'queued')",
-                (json.dumps(strip_globals(argv), ensure_ascii=False), getpass.getuser(),
-                 utcnow()))
-        request_id = int(cur.lastrowid or 0)
+        request_id = store.queue_request(strip_globals(argv), getpass.getuser())
         print(f"handed to the running daemon (pid {err.pid}) as request {request_id}")
         if not wait:
             return 0
@@ -100,19 +92,13 @@ def submit(cfg: Config, argv: Sequence[str], err: LockHeld, *, wait: bool,
 def _await(store: StateStore, request_id: int, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        row = store.conn.execute("SELECT status, exit_code, output FROM requests WHERE id = ?",
-                                 (request_id,)).fetchone()
+        row = store.request_outcome(request_id)
         if row and row[0] in ("done", "failed"):
             print(row[2] or "", end="")
             return int(row[1] if row[1] is not None else 1)
         time.sleep(0.25)
     print(f"request {request_id} is still queued or running; see `zybridge runs`")
     return 1
-
-
-def pending(store: StateStore) -> bool:
-    return store.conn.execute("SELECT 1 FROM requests WHERE status = 'queued' "
-                              "LIMIT 1").fetchone() is not None
 
 
 Command = Callable[[list[str]], int]   # runs one handed-over command line, prints its answer
@@ -122,18 +108,11 @@ def serve(rt: Runtime, run: Command) -> int:
     """Run every queued request (the daemon calls this between cycles, in its runtime);
     returns how many."""
     store = rt.store
-    queued = store.conn.execute("SELECT id, argv FROM requests WHERE status = 'queued' "
-                                "ORDER BY id").fetchall()
-    for request_id, argv_text in queued:
-        with store.transaction():
-            store.conn.execute("UPDATE requests SET status = 'running', started_at = ? "
-                               "WHERE id = ?", (utcnow(), request_id))
-        code, output = _run(json.loads(argv_text), rt, run)
-        with store.transaction():
-            store.conn.execute(
-                "UPDATE requests SET status = ?, exit_code = ?, output = ?, finished_at = ? "
-                "WHERE id = ?", ("done" if code in (0, 3) else "failed", code, output,
-                                 utcnow(), request_id))
+    queued = store.queued_requests()
+    for request_id, argv in queued:
+        store.start_request(request_id)
+        code, output = _run(argv, rt, run)
+        store.finish_request(request_id, "done" if code in (0, 3) else "failed", code, output)
         log.info("admin request done", request=request_id, exit_code=code)
     return len(queued)
 

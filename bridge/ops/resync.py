@@ -343,10 +343,8 @@ def dry_resync(cfg: Config, sel: Selection, *,
 def planned(store: StateStore, keys: Sequence[RowKey]) -> list[Planned]:
     wanted = set(keys)
     out = []
-    cur = store.conn.execute("SELECT ref, op, payload, source, entity, local_id FROM outbox "
-                             "ORDER BY id")
-    for ref, op, text, *key in cur:
-        if tuple(key) not in wanted:
+    for ref, op, text, key in store.outbox_rows():
+        if key not in wanted:
             continue
         ledger = store.ledger(ref)
         old = ledger.payload if ledger and ledger.payload else None
