@@ -54,7 +54,7 @@ class PushPump:
         """A page committed; `complete`: entities this cycle will stage no more of. While
         another source's push holds the daemon's push lock, the step is left to the
         next page (staging never waits for another source's drain)."""
-        self._pusher.complete.update(complete)
+        self._pusher.staged_in_full(complete)
         acquire = getattr(self._push_lock, "acquire", None)
         release = getattr(self._push_lock, "release", None)
         if acquire is None or release is None:
@@ -76,7 +76,7 @@ class PushPump:
         in a later cycle)."""
         if self._closed:
             return
-        self._pusher.halt.set()
+        self._pusher.abandon()
         try:
             with self._push_lock:
                 self._close(cancel=True)

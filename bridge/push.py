@@ -13,52 +13,27 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
-from typing import Any
-from weakref import WeakKeyDictionary
+from dataclasses import dataclass, replace
+from enum import Enum
 
 import structlog
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-)
 
-from bridge import metrics
+from bridge.answers import Answers, Delivery, PushReport, shared_bucket
 from bridge.config import NationalConfig
-from bridge.errors import RejectedError, TransientError
-from bridge.national import BatchResponse, ItemResult, NationalClient
-from bridge.ratelimit import TokenBucket
+from bridge.national import NationalClient
 from bridge.refs import PATHS, PHASES, canonical, parent_refs, text_hash
 from bridge.stage import Stager, Verdict, effective
-from state.audit import Entry, dead_letter_entry
+from state.audit import Entry
 from state.store import Batch, OutboxItem, StateStore
 
 STEP_AHEAD = 2  # step(): batches under way or formed, in units of max_in_flight
 log = structlog.get_logger("bridge.push")
 
+__all__ = ["Delivery", "PushReport", "Pusher", "shared_bucket"]
+
 MAX_BODY = 1_048_576
-REF_NOT_FOUND_CYCLES = 3
-OK_STATUSES = {"created": "synced", "updated": "synced", "unchanged": "synced",
-               "matched": "alias"}
-
-
-@dataclass
-class PushReport:
-    requests: int = 0
-    batches: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    undelivered: int = 0
-    items: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "batches": self.batches, "retries": self.retries,
-                "rate_limited": self.rate_limited, "undelivered_batches": self.undelivered,
-                "items": dict(self.items)}
 
 
 @dataclass(frozen=True)
@@ -68,15 +43,18 @@ class Lookups:
     revoking: set[str]                     # bases with a revocation waiting
 
 
-@dataclass
-class Delivery:
-    batch: Batch
-    response: BatchResponse | None = None
-    error: Exception | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+class Mode(Enum):
+    """Which entry point forms batches. DRAIN (`drain`, the end of every cycle): all that
+    the outbox holds, phase by phase, full and partial batches, waiting for the answers.
+    PUMP (`step`, a backfill's pump between pages): creations only, full batches (a
+    partial one only for an entity staged in full), never waiting; each phase keeps its
+    place in the outbox, and items whose parent is still on its way are held for it."""
+
+    DRAIN = "drain"
+    PUMP = "pump"
 
 
-class Pusher:
+class Pusher(Answers):
     def __init__(self, store: StateStore, stager: Stager, client: NationalClient,
                  cfg: NationalConfig, *, sleep: Callable[[float], None] = time.sleep,
                  rng: Callable[[], float] = random.random,
@@ -95,11 +73,11 @@ class Pusher:
         self._skip: set[str] = set()
         self._sources: list[str] | None = None
         self._size: dict[tuple[str, str], int] = {}
-        self._new_only = False
-        self.halt = threading.Event()  # this pusher only: form nothing more (pump.abandon)
+        self.mode = Mode.DRAIN  # set by the entry point: drain() or step()
+        self._halt = threading.Event()  # this pusher only: form nothing more (abandon)
         self._early_after: dict[tuple[str, str], int] = {}
-        self.complete: set[str] = set()  # entities staged in full: a partial batch may go
-        # new_only passes: items to look at again by phase, and items held by parent ref
+        self._complete: set[str] = set()  # entities staged in full: a partial batch may go
+        # pump steps: items to look at again by phase, and items held by parent ref
         self._relook: dict[tuple[str, str], set[int]] = {}
         self._partial: dict[tuple[str, str], list[int]] = {}  # phase → put back, unsent
         self._held_on: dict[str, set[tuple[str, str, int]]] = {}
@@ -113,10 +91,10 @@ class Pusher:
         """Send what the outbox holds, phase by phase; only the items of `sources` when
         given (a source paused by a safety stop is never sent by another's cycle)."""
         self._sources = list(sources) if sources is not None else None
-        self._new_only = False
+        self.mode = Mode.DRAIN
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
             for entity, op in PHASES:
-                if self.halt.is_set():
+                if self._halt.is_set():
                     break
                 if entities and entity not in entities:
                     continue
@@ -136,13 +114,13 @@ class Pusher:
         items held for a parent (a parent's update, which no pump sends, may hold them
         until the drain); each item is checked against its own parents when formed."""
         self._sources = list(sources)
-        self._new_only = True
+        self.mode = Mode.PUMP
         done = {f for f in self._inflight if f.done()}
         self._inflight -= done
         self._conclude(done)
         for n, (entity, op) in enumerate(PHASES):
             room = STEP_AHEAD * self.cfg.max_in_flight - len(self._inflight)
-            if (room < self.cfg.max_in_flight or self.halt.is_set()
+            if (room < self.cfg.max_in_flight or self._halt.is_set()
                     or self.stop.is_set()):
                 return
             if op != "upsert" or (entities and entity not in entities):
@@ -152,6 +130,19 @@ class Pusher:
                     earlier, {e: i for (e, o), i in self._early_after.items() if o == "upsert"}):
                 return  # their parents are still on the way: the items would wait
             self._submit(pool, self._form(entity, op, room), self._inflight)
+
+    def staged_in_full(self, entities: Collection[str]) -> None:
+        """The cycle stages no more of these entities: a pump step may send their last,
+        partial batch."""
+        self._complete.update(entities)
+
+    def abandon(self) -> None:
+        """Form nothing more (the pump gives up; what is under way is still applied)."""
+        self._halt.set()
+
+    @property
+    def _pumping(self) -> bool:
+        return self.mode is Mode.PUMP
 
     def settle(self, *, cancel: bool = False) -> None:
         """Wait for the pump's requests and apply their answers; with `cancel`, only
@@ -181,7 +172,7 @@ class Pusher:
             self._submit(pool, batches, futures)
             while True:
                 if (formable and len(futures) <= low and not self.stop.is_set()
-                        and not self.halt.is_set()):
+                        and not self._halt.is_set()):
                     assert phase is not None
                     formed = self._form(*phase, high - len(futures))
                     formable = bool(formed)
@@ -206,7 +197,7 @@ class Pusher:
                                              & set(self._sources))
 
     def _form(self, entity: str, op: str, max_batches: int) -> list[Batch]:
-        """Persist up to max_batches batches of what can go now. A `new_only` pass
+        """Persist up to max_batches batches of what can go now. A pump step
         (step) forms full batches only (but for entities in `complete`), reads each
         unsent item once, and looks again only at items it put back: a partial batch's,
         a split batch's, and those held for a parent whose acknowledgement has come
@@ -214,7 +205,7 @@ class Pusher:
         ordinary drain takes)."""
         phase = (entity, op)
         formed: list[Batch] = []
-        start = self._early_after.get(phase, 0) if self._new_only else 0
+        start = self._early_after.get(phase, 0) if self._pumping else 0
         chunks = self._chunks(phase, start)
         try:
             with self.store.transaction():
@@ -266,22 +257,22 @@ class Pusher:
                 break
         waiting: list[int] = []
         if chosen and (len(formed) >= max_batches or (
-                self._new_only and len(chosen) < size and entity not in self.complete)):
+                self._pumping and len(chosen) < size and entity not in self._complete)):
             self._put_back(phase, chosen)  # a partial batch waits for more
             waiting = [i.id for i in chosen]
         elif chosen:
             formed.append(self._persist(entity, op, chosen, blobs))
-        if self._new_only:
+        if self._pumping:
             self._early_after[phase] = scanned
             self._partial[phase] = waiting  # later phases wait for these too (step)
 
     def _chunks(self, phase: tuple[str, str],
                 after: int) -> Generator[list[OutboxItem], None, None]:
-        """The unsent items of a phase in chunks by id: in a `new_only` pass first those
+        """The unsent items of a phase in chunks by id: in a pump step first those
         put back to be looked at again (all at or below `after`, the last id read),
         then those above it. Re-looked ids not reached when the caller stops are put
         back again."""
-        if self._new_only and self._relook.get(phase):
+        if self._pumping and self._relook.get(phase):
             ids = sorted(self._relook.pop(phase))
             at = 0
             try:
@@ -295,22 +286,22 @@ class Pusher:
                 self._look_again(phase, ids[at:])
         while True:
             chunk = self.store.unsent(*phase, 500, after, self._sources,
-                                      new_only=self._new_only)
+                                      new_only=self._pumping)
             if not chunk:
                 return
             yield chunk
             after = chunk[-1].id
 
     def _put_back(self, phase: tuple[str, str], items: Sequence[OutboxItem]) -> None:
-        if self._new_only:
+        if self._pumping:
             self._look_again(phase, [i.id for i in items])
 
     def _look_again(self, phase: tuple[str, str], ids: Iterable[int]) -> None:
-        """A `new_only` pass reads these items first the next time it forms `phase`."""
+        """A pump step reads these items first the next time it forms `phase`."""
         self._relook.setdefault(phase, set()).update(ids)
 
     def _hold(self, item: OutboxItem, looked: Lookups) -> None:
-        """A `new_only` pass held this item for parents on their way: it is looked at
+        """A pump step held this item for parents on their way: it is looked at
         again once one of them is acknowledged."""
         for ref, _ in parent_refs(item.entity, item.payload):
             if looked.parents.get(ref, (False, False))[1]:
@@ -343,10 +334,10 @@ class Pusher:
         if item.entity == "service_record" and item.base_ref in looked.revoking:
             return None  # the record it replaces must be revoked first, or they overlap
         eff, waits, verdict = effective(self.store, item.entity, item.payload, strict=True,
-                                        batch_refs=batch_refs, hold_pending=self._new_only,
+                                        batch_refs=batch_refs, hold_pending=self._pumping,
                                         known=looked.parents)
         if verdict is Verdict.HOLD:  # formed again in a later round, waits and all
-            if self._new_only:
+            if self._pumping:
                 self._hold(item, looked)
             return None
         key = (item.source, item.entity, item.local_id)
@@ -380,282 +371,3 @@ class Pusher:
         self.store.audit([Entry("batch", {"key": key, "path": path, "body_sha256": digest,
                                           "items": len(items)})])
         return Batch(batch_id, key, entity, op, path, body, digest, len(items), 0)
-
-    # sending (worker threads: HTTP only) ----------------------------------------------
-    def _conclude(self, done: Collection[Future[Delivery]]) -> None:
-        """Apply the answers of finished requests (not of cancelled ones) and let go of
-        their batches' keys, whatever happens."""
-        try:
-            answered = [f.result() for f in done if not f.cancelled()]
-            if answered:
-                self._apply(answered)
-        finally:
-            self._unclaim(done)
-
-    def _submit(self, pool: ThreadPoolExecutor, batches: Sequence[Batch],
-                futures: set[Future[Delivery]]) -> None:
-        """Send batches in workers, adding their futures to `futures` one by one. A
-        batch's key stays claimed until its answer is applied: no other pusher of this
-        process (an admin's resync while a backfill's pump has requests out) sends an
-        open batch another has claimed; this one skips such a batch too."""
-        for batch in batches:
-            if not _CLAIMED.claim(batch.key):
-                continue
-            try:
-                fut = pool.submit(self._deliver, batch)
-            except BaseException:
-                _CLAIMED.release([batch.key])
-                raise
-            self._claims[fut] = batch.key
-            futures.add(fut)
-
-    def _unclaim(self, futures: Collection[Future[Delivery]]) -> None:
-        _CLAIMED.release([k for k in (self._claims.pop(f, None) for f in futures) if k])
-
-    def drop_claims(self) -> None:
-        """Let go of every key still claimed (the pump's pool has ended: what was not
-        applied stays open, for a later drain)."""
-        self._inflight.clear()
-        self._unclaim(list(self._claims))
-
-    def _deliver(self, batch: Batch) -> Delivery:
-        delivery = Delivery(batch)
-        retrying = Retrying(
-            stop=self._should_stop,
-            wait=self._wait, retry=retry_if_exception_type(TransientError),
-            sleep=self.sleep, reraise=True)
-        try:
-            for attempt in retrying:
-                with attempt:
-                    self._attempt(batch, delivery, attempt.retry_state.attempt_number)
-        except Exception as exc:  # ConfigError, RejectedError, exhausted TransientError
-            delivery.error = exc
-        return delivery
-
-    def _attempt(self, batch: Batch, delivery: Delivery, number: int) -> None:
-        self.bucket.acquire()
-        started = time.monotonic()
-        record: dict[str, Any] = {"key": batch.key, "path": batch.path, "attempt": number,
-                                  "body_sha256": batch.body_sha256}
-        delivery.attempts.append(record)
-        try:
-            delivery.response = self.client.post_batch(batch.path, batch.body, batch.key)
-            record["status"] = delivery.response.status
-            record["replayed"] = delivery.response.replayed
-        except TransientError as exc:
-            record["status"], record["error"] = exc.status, str(exc)
-            raise
-        except RejectedError as exc:
-            record["status"], record["error"] = exc.status, exc.code
-            raise
-        finally:
-            record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-            log.info("request", batch_key=batch.key, path=batch.path, attempt=number,
-                     status=record.get("status"), duration_ms=record["duration_ms"],
-                     error=record.get("error"))
-
-    def _should_stop(self, state: RetryCallState) -> bool:
-        """Attempts and the deadline bound a batch's retries in one cycle; a stop request
-        ends them too (the batch stays persisted for the next cycle)."""
-        elapsed = state.seconds_since_start or 0.0
-        return (state.attempt_number >= self.cfg.max_attempts
-                or elapsed >= self.cfg.deadline_s or self.stop.is_set())
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        ceiling = min(self.backoff_cap,
-                      self.backoff_base * 2.0 ** float(state.attempt_number - 1))
-        delay = float(self.rng()) * ceiling
-        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-        return float(max(delay, retry_after) if retry_after else delay)
-
-    # applying (main thread) -------------------------------------------------------------
-    def _apply(self, deliveries: Sequence[Delivery]) -> None:
-        """Record the answers of finished requests, all in one transaction (a crash
-        before it commits leaves their batches open, to be sent again under the same
-        keys); then raise the first error that is not the platform's."""
-        with self.store.transaction():
-            for delivery in deliveries:
-                self._apply_one(delivery)
-        for delivery in deliveries:
-            if delivery.error is not None and not isinstance(
-                    delivery.error, (TransientError, RejectedError)):
-                raise delivery.error
-
-    def _apply_one(self, delivery: Delivery) -> None:
-        batch = delivery.batch
-        self.report.requests += len(delivery.attempts)
-        self.report.retries += max(0, len(delivery.attempts) - 1)
-        self.report.rate_limited += sum(1 for a in delivery.attempts if a.get("status") == 429)
-        _count(batch, delivery)
-        self.store.audit([Entry("request", a) for a in delivery.attempts])
-        if delivery.response is not None:
-            self._apply_results(batch, delivery.response)
-        elif isinstance(delivery.error, RejectedError):
-            self._rejected(batch, delivery.error, len(delivery.attempts))
-        else:
-            error = delivery.error
-            status = getattr(error, "status", None)
-            self.store.note_attempts(batch.id, batch.attempts + len(delivery.attempts),
-                                     status, str(error))
-            if isinstance(error, TransientError):
-                self.report.undelivered += 1
-
-    def _apply_results(self, batch: Batch, response: BatchResponse) -> None:
-        self.report.batches += 1
-        by_ref = {r.external_ref: r for r in response.results}
-        entries: list[Entry] = []
-        items = self._items(batch)
-        acked = [i for i in items if i.op == "upsert" and i.ref in by_ref
-                 and by_ref[i.ref].status in OK_STATUSES]
-        self._acknowledge(acked, by_ref)
-        acked_ids = {i.id for i in acked}
-        for item in items:
-            result = by_ref.get(item.ref)
-            if result is None:
-                log.warning("result missing", external_ref=item.ref, batch_key=batch.key)
-                self.store.release(item)
-                self._skip.add(item.ref)  # next cycle, not in a loop now
-                continue
-            self.report.items[result.status] += 1
-            entries.append(Entry("result", {
-                "batch_key": batch.key, "op": item.op, "status": result.status,
-                "national_id": result.national_id, "payload_sha256": item.hash,
-                "errors": [{"field": e.get("field"), "code": e.get("code")}
-                           for e in result.errors]}, ref=item.ref))
-            dead = None if item.id in acked_ids else self._apply_item(item, result)
-            if dead is not None:
-                entries.append(dead_letter_entry(item.ref, batch_key=batch.key, op=item.op,
-                                                 payload_sha256=item.hash, errors=dead))
-        self.store.close_batch(batch.id, "done", response.status,
-                               batch.attempts + 1)
-        self.store.audit(entries)
-        for child in self.store.waiting_on_many([i.ref for i in acked]):
-            self.stager.plan(child)
-            self.stager.refresh_status(child)
-        self.stager.refresh_many({(i.source, i.entity, i.local_id) for i in acked})
-
-    def _items(self, batch: Batch) -> list[OutboxItem]:
-        """A batch's items: as formed by this pusher, else (a batch an earlier run left
-        open) from the outbox."""
-        formed = self._formed.pop(batch.id, None)
-        return formed if formed is not None else self.store.batch_items(batch.id)
-
-    def _acknowledge(self, items: list[OutboxItem], by_ref: dict[str, ItemResult]) -> None:
-        """The accepted upserts of a batch, at once: in the ledger, out of the outbox and
-        the dead letters (their waiting children and statuses follow the batch)."""
-        self._release(i.ref for i in items)
-        aliases = self.store.alias_refs([i.ref for i in items])
-        self.store.put_ledger_many([(i, by_ref[i.ref].national_id,
-                                     _ledger_status(by_ref[i.ref].status, i.ref in aliases))
-                                    for i in items])
-        self.store.clear_dead_many([i.ref for i in items])
-        self.store.delete_outbox_many([i.id for i in items])
-
-    def _apply_item(self, item: OutboxItem,
-                    result: ItemResult) -> list[dict[str, str]] | None:
-        """Apply one result other than an accepted upsert (those go by _acknowledge);
-        returns the errors when the item became a dead letter."""
-        dead: list[dict[str, str]] | None = None
-        key = (item.source, item.entity, item.local_id)
-        if item.op == "revoke" and result.status in ("revoked", "unchanged", "not_found"):
-            status = "absent" if result.status == "not_found" else "revoked"
-            self.store.put_ledger(item, national_id=result.national_id, status=status)
-            self.store.clear_dead(item.ref)
-            self.store.delete_outbox(item.id)
-        else:
-            errors = [dict(e) for e in result.errors] or [
-                {"field": "", "code": "UNKNOWN", "message": f"status {result.status}"}]
-            codes = {e.get("code") for e in errors}
-            if codes == {"REF_NOT_FOUND"} and item.ref_misses + 1 < REF_NOT_FOUND_CYCLES:
-                self.store.release(item, miss=True)
-                self._skip.add(item.ref)
-            else:
-                self.store.add_dead(item, errors)
-                self.store.delete_outbox(item.id)
-                metrics.DEAD.labels(item.entity).inc()
-                dead = errors
-                log.warning("dead letter", external_ref=item.ref,
-                            codes=sorted(str(c) for c in codes))
-        self.stager.refresh_status(key)
-        return dead
-
-    def _rejected(self, batch: Batch, error: RejectedError, attempts: int) -> None:
-        """400/413/422: split (or dead-letter a lone item), never loop."""
-        items = self._items(batch)
-        self.store.close_batch(batch.id, "abandoned", error.status, batch.attempts + attempts,
-                               error.code)
-        if error.code == "IDEMPOTENCY_KEY_REUSED" or len(items) > 1:
-            half = max(1, len(items) // 2)
-            self._size[(batch.entity, batch.op)] = min(
-                half, self._size.get((batch.entity, batch.op), self.cfg.batch_size))
-            for item in items:
-                self.store.release(item)
-            self._put_back((batch.entity, batch.op), items)  # the pump forms them again
-            return
-        for item in items:
-            errors = [{"field": "", "code": error.code or str(error.status),
-                       "message": f"the platform refused the request: HTTP {error.status}"}]
-            self.store.add_dead(item, errors)
-            self.store.delete_outbox(item.id)
-            metrics.DEAD.labels(item.entity).inc()
-            self.store.audit([dead_letter_entry(item.ref, batch_key=batch.key, op=item.op,
-                                                payload_sha256=item.hash, errors=errors)])
-            self.stager.refresh_status((item.source, item.entity, item.local_id))
-
-
-class _Claims:
-    """The keys of batches under way in this process, by any pusher."""
-
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
-        self._lock = threading.Lock()
-
-    def claim(self, key: str) -> bool:
-        """Claim a key; False when some pusher holds it already."""
-        with self._lock:
-            if key in self._keys:
-                return False
-            self._keys.add(key)
-            return True
-
-    def release(self, keys: Iterable[str]) -> None:
-        with self._lock:
-            self._keys.difference_update(keys)
-
-
-_CLAIMED = _Claims()
-_BUCKETS: WeakKeyDictionary[NationalClient, TokenBucket] = WeakKeyDictionary()
-_BUCKETS_LOCK = threading.Lock()
-
-
-def shared_bucket(client: NationalClient, rate_per_s: float,
-                  sleep: Callable[[float], None]) -> TokenBucket:
-    """One token bucket per client (one app's credentials): the daemon's cycles, and a
-    backfill's pump whose requests outlive its step, share the platform's rate."""
-    with _BUCKETS_LOCK:
-        bucket = _BUCKETS.get(client)
-        if bucket is None or bucket.rate != rate_per_s:
-            bucket = _BUCKETS[client] = TokenBucket(rate_per_s, max(1.0, rate_per_s),
-                                                    sleep=sleep)
-        return bucket
-
-
-def _ledger_status(result: str, was_alias: bool) -> str:
-    """An alias sent again (its source row changed) stays an alias: the platform's
-    `updated`/`unchanged` does not make this ref the owner of the person's profile."""
-    if was_alias and result in ("updated", "unchanged"):
-        return "alias"
-    return OK_STATUSES[result]
-
-
-def _count(batch: Batch, delivery: Delivery) -> None:
-    for attempt in delivery.attempts:
-        metrics.REQUESTS.labels(batch.path, str(attempt.get("status"))).inc()
-        metrics.LATENCY.labels(batch.path).observe(attempt["duration_ms"] / 1000)
-        if attempt.get("status") == 429:
-            metrics.RATE_LIMITED.inc()
-    metrics.RETRIES.inc(max(0, len(delivery.attempts) - 1))
-    if delivery.response is not None:
-        for status, n in Counter(r.status for r in delivery.response.results).items():
-            metrics.ITEMS.labels(batch.entity, status).inc(n)

@@ -16,7 +16,7 @@ import pytest
 from bridge.config import NationalConfig
 from bridge.errors import ConfigError
 from bridge.national import NationalClient
-from bridge.push import Pusher
+from bridge.push import Mode, Pusher
 from bridge.refs import payload_hash
 from bridge.stage import Stager
 from state.store import StateStore
@@ -202,8 +202,8 @@ def test_a_pump_step_keeps_the_items_it_had_no_room_for(store: StateStore) -> No
     p = pusher(store, script, [], batch_size=1, max_in_flight=1)
     phase = ("organization", "upsert")
     ids = [i.id for i in store.unsent(*phase, 10)]
-    p.complete.add("organization")
-    p._new_only, p._sources = True, ["haicang"]
+    p.staged_in_full(["organization"])
+    p.mode, p._sources = Mode.PUMP, ["haicang"]
     p._early_after[phase] = max(ids)  # read once already, all held back then released
     p._relook[phase] = set(ids)
     first = p._form(*phase, 2)
@@ -226,7 +226,7 @@ def test_a_batch_under_way_is_not_sent_again_by_another_pusher(store: StateStore
         return ok_results(request)
 
     pump = pusher(store, Script(held), [])
-    pump.complete.add("organization")
+    pump.staged_in_full(["organization"])
     with ThreadPoolExecutor(1) as pool:
         pump.step(pool, None, ["haicang"])
         other = Script()
