@@ -20,6 +20,7 @@ venv: $(VENV)/.stamp
 lint: venv
 	$(BIN)/ruff check bridge adapters mappings state tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: venv lint
 	$(BIN)/pytest
