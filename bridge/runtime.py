@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from adapters.base import SourceAdapter
@@ -13,10 +14,11 @@ from bridge import config as config_mod
 from bridge import logs
 from bridge.config import Config, SourceConfig
 from bridge.errors import ConfigError
-from bridge.national import NationalClient
-from bridge.sync import SyncEngine
-from state.lock import StateLock
-from state.store import StateStore
+
+if TYPE_CHECKING:  # imported when a runtime opens: `import bridge.cli` stays quick
+    from bridge.national import NationalClient
+    from bridge.sync import SyncEngine
+    from state.store import StateStore
 
 
 def load_config(path: str | None) -> Config:
@@ -73,6 +75,11 @@ class Runtime:
 
 @contextmanager
 def open_runtime(cfg: Config, *, lock: bool = True) -> Iterator[Runtime]:
+    from bridge.national import NationalClient
+    from bridge.sync import SyncEngine
+    from state.lock import StateLock
+    from state.store import StateStore
+
     logs.register_secrets(secrets_of(cfg))
     with ExitStack() as stack:
         if lock:

@@ -13,23 +13,19 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bridge import logs
+from bridge.commands import check
 from bridge.commands.render import Sub, codes, local_time, scrub, table
-from bridge.errors import BridgeError, ConfigError, TransientError
+from bridge.config import Config
+from bridge.errors import ConfigError
 from bridge.ops import handoff
-from bridge.ops.resync import (
-    ActionReport,
-    Outcome,
-    Planned,
-    Progress,
-    Selection,
-    Staged,
-    show_document,
-)
+from bridge.ops.show import show_document
 from state.admin import AdminQueries
 from state.store import RowKey, StateStore
+
+if TYPE_CHECKING:  # the operations import the engine: only when a command runs
+    from bridge.ops.resync import ActionReport, Outcome, Planned, Progress, Staged
 
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 CONFIRM_OVER = 100
@@ -41,13 +37,7 @@ def register(subparsers: Sub) -> None:
     _resync_parser(subparsers)
     for kind in KINDS:
         _problem_parser(subparsers, kind)
-    c = subparsers.add_parser("check", help="config, sources, platform health and a signed read",
-                              description="Validates the config, opens every source, calls "
-                              "the platform's health and one signed read; prints each "
-                              "problem on its own line with what to do. Exit 0 all well, "
-                              "1 the platform is unreachable, 2 a config or source problem.")
-    c.add_argument("--json", action="store_true", help="one JSON object")
-    c.set_defaults(func=cmd_check)
+    check.register(subparsers)
 
 
 def _resync_parser(subparsers: Sub) -> None:
@@ -119,7 +109,7 @@ def _filters(p: argparse.ArgumentParser) -> None:
 
 # resync -----------------------------------------------------------------------------------
 def cmd_resync(args: argparse.Namespace) -> int:
-    from bridge.ops.resync import dry_resync, estimate, parse_since, resync
+    from bridge.ops.resync import Selection, dry_resync, estimate, parse_since, resync
 
     cfg = _config(args)
     cfg.source(args.source)
@@ -343,110 +333,13 @@ def _lines(value: Any) -> list[str]:
             for k, v in value.items()]
 
 
-# check ------------------------------------------------------------------------------------
-Check = tuple[str, str | None, str, int]   # what, problem (None: ok), detail or fix, exit
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        cfg = _config(args)
-    except ConfigError as exc:
-        lines = [x.strip() for x in str(exc).splitlines()[1:]] or [str(exc)]
-        checks: list[Check] = [("config", scrub(x), "fix the config file (see config.example."
-                                "toml) or set the environment variable it names", 2)
-                               for x in lines]
-        return _print_checks(checks, args.json)
-    from bridge.runtime import secrets_of
-
-    logs.register_secrets(secrets_of(cfg))
-    checks = [("config", None, f"{len(cfg.sources)} source(s)", 0), _check_state(cfg)]
-    checks += [_check_source(cfg, src) for src in cfg.sources]
-    checks += _check_platform(cfg)
-    return _print_checks(checks, args.json)
-
-
-def _check_state(cfg: Any) -> Check:
-    from state.lock import holder
-
-    if not cfg.state.path.exists():
-        return ("state", None, f"no state file yet at {cfg.state.path}: the first sync "
-                "creates it", 0)
-    try:
-        StateStore.open(cfg.state.path, readonly=True).close()
-    except BridgeError as exc:
-        return ("state", scrub(str(exc)), "restore the state file from a backup", 2)
-    pid = holder(cfg.state.path)
-    return ("state", None, f"{cfg.state.path}" + (f", locked by pid {pid}" if pid else ""), 0)
-
-
-def _check_source(cfg: Any, src: Any) -> Check:
-    from adapters.base import ENTITIES
-    from bridge.runtime import open_adapter
-
-    what = f"source {src.name}"
-    try:
-        adapter = open_adapter(cfg, src)
-        try:
-            for entity in ENTITIES:
-                next(iter(adapter.scan(entity, 1)), None)
-        finally:
-            adapter.close()
-    except Exception as exc:  # any failure to open or read is the finding
-        return (what, scrub(f"{type(exc).__name__}: {exc}"),
-                f"check sources.{src.name} (url or path) and that it is readable", 2)
-    return (what, None, f"{src.kind}, every entity readable", 0)
-
-
-def _check_platform(cfg: Any) -> list[Check]:
-    from bridge.national import NationalClient
-
-    n = cfg.national
-    client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
-                            timeout_s=n.timeout_s)
-    try:
-        try:
-            healthy = client.health()
-        except TransientError as exc:
-            return [("platform health", scrub(str(exc)), f"check national.base_url ({n.base_url})"
-                     " and the network", 1)]
-        if not healthy:
-            return [("platform health", "the health check did not answer 200",
-                     "the platform is down or base_url is wrong; try again later", 1)]
-        return [("platform health", None, n.base_url, 0), _signed_read(client, n.app_id)]
-    finally:
-        client.close()
-
-
-def _signed_read(client: Any, app_id: str) -> Check:
-    try:
-        client.get("/volunteers", {"external_ref": "zybridge-check:volunteer:0"})
-    except ConfigError as exc:
-        return ("signed read", scrub(str(exc)), "fix national.app_id / app_secret", 2)
-    except BridgeError as exc:
-        return ("signed read", scrub(str(exc)), "the platform refused a read; try again later", 1)
-    return ("signed read", None, f"app {app_id} accepted", 0)
-
-
-def _print_checks(checks: list[Check], as_json: bool) -> int:
-    code = max(c[3] for c in checks)
-    if as_json:
-        print(json.dumps({"ok": code == 0, "exit_code": code, "checks": [
-            {"check": w, "ok": p is None, "problem": p, "detail" if p is None else "fix": d}
-            for w, p, d, _ in checks]}, ensure_ascii=False, indent=2))
-        return code
-    for what, problem, detail, _ in checks:
-        print(f"ok    {what}: {detail}" if problem is None
-              else f"FAIL  {what}: {problem} (what to do: {detail})")
-    return code
-
-
 # helpers ----------------------------------------------------------------------------------
 def _masked_problem(doc: dict[str, Any]) -> dict[str, Any]:
     doc["reasons"] = [{**r, "message": scrub(r["message"])} for r in doc["reasons"]]
     return doc
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace) -> Config:
     return handoff.admin_config(args.config)
 
 

@@ -9,17 +9,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from bridge import config as config_mod
-from bridge import logs
 from bridge.commands.render import Sub
-from bridge.commands.status import print_status
-from bridge.ops.status import STATUSES, status_document
-from bridge.runtime import open_runtime
-from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
-from bridge.testing.agency import AgencyServer
-from bridge.testing.demo_sources import fill_agency, write_sheets
-from bridge.testing.harness import SandboxProcess
-from bridge.testing.sample import build_sample_store
 
 CONFIG = """\
 [state]
@@ -78,6 +68,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
+    # imported here: `import bridge.cli` stays quick for every other command
+    from bridge import config as config_mod
+    from bridge import logs
+    from bridge.commands.status import print_status
+    from bridge.ops.status import STATUSES, status_document
+    from bridge.runtime import open_runtime
+    from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
+    from bridge.testing.agency import AgencyServer
+    from bridge.testing.demo_sources import fill_agency, write_sheets
+    from bridge.testing.harness import SandboxProcess
+    from bridge.testing.sample import build_sample_store
+
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Config
-from bridge.runtime import open_adapter
-from bridge.sync import CycleReport, SyncEngine
 from mappings.mask import mask_name, redact
 from state import db
 from state.store import StateStore
@@ -32,6 +30,9 @@ class DryItem:
 
 def dry_run(cfg: Config, sources: Sequence[str] | None,
             entities: Sequence[str] | None) -> list[DryItem]:
+    from bridge.runtime import open_adapter
+    from bridge.sync import CycleReport, SyncEngine
+
     with tempfile.TemporaryDirectory(prefix="zybridge-dry-") as tmp:
         copy = Path(tmp) / "state.db"
         copy_state(cfg.state.path, copy)

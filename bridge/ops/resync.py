@@ -19,22 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import ENTITIES, Cursor, Page, SourceAdapter, SourceRow
-from bridge import logs, safety
+from bridge import safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import ConfigError, SafetyStop
 from bridge.ops import handoff
-from bridge.ops.audit import Filter, record_admin_action, select, summary
-from bridge.ops.dryrun import NAME_FIELDS, copy_state, diff
+from bridge.ops.audit import record_admin_action
+from bridge.ops.dryrun import copy_state, diff
 from bridge.runtime import Runtime, open_adapter
 from bridge.sync import CycleReport, SyncEngine
-from mappings.mask import mask_id, mask_name, mask_phone
 from state.admin import AdminQueries
 from state.store import RowKey, StateStore
 
 CST = timezone(timedelta(hours=8))
-NAME_KEYS = logs.NAME_KEYS | NAME_FIELDS | {"recorder", "姓名"}
-ID_KEYS = frozenset({"cert_no", "id_number", "certificateNo", "证件号码"})
-PHONE_KEYS = frozenset({"mobile", "phone", "link_phone", "contact_phone", "手机"})
 STAMP = "%Y-%m-%d %H:%M:%S"
 Progress = Callable[[int], None]
 
@@ -352,51 +348,3 @@ def planned(store: StateStore, keys: Sequence[RowKey]) -> list[Planned]:
         changes = diff(old or {}, json.loads(text)) if op == "upsert" else []
         out.append(Planned(ref, op, verb, tuple(changes)))
     return out
-
-
-# showing ---------------------------------------------------------------------------------
-def masked(value: Any, key: str = "") -> Any:
-    """A value fit to show: names, ID numbers and phones masked by key, and every other
-    string run through the redaction of ID-number-like and phone-like text."""
-    if isinstance(value, dict):
-        return {k: masked(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [masked(v, key) for v in value]
-    if value is None or isinstance(value, bool | float):
-        return value
-    if isinstance(value, int) and key not in ID_KEYS | PHONE_KEYS:
-        return value
-    text = str(value)
-    if key in NAME_KEYS:
-        return mask_name(text)
-    if key in ID_KEYS:
-        return mask_id(text)
-    if key in PHONE_KEYS:
-        return mask_phone(text)
-    return logs.scrub(text)
-
-
-def show_document(q: AdminQueries, key: RowKey | None, ref: str, kind: str) -> dict[str, Any]:
-    """One record as `quarantine show` / `dead-letters show` print it, masked."""
-    key = key or q.resolve(ref)
-    detail = q.detail(key) if key else None
-    if key is None or detail is None:
-        raise ConfigError(f"no record {ref} in the state file (see `zybridge {kind} list`)")
-    dead = [q.dead_letter(r) or {} for r in q.dead_refs_of(key)]
-    history = select(q.conn, Filter(ref=detail.base_ref))
-    return {
-        "external_ref": detail.base_ref, "source": key[0], "entity": key[1],
-        "local_id": key[2], "state": detail.state, "status": detail.status,
-        "why": detail.why, "reasons": detail.reasons, "warnings": detail.warnings,
-        "first_seen": detail.first_seen, "last_seen": detail.last_seen,
-        "modified": detail.modified, "source_row": masked(detail.source_row),
-        "payloads": [{"suffix": s, "payload": masked(p)} for s, p in detail.parts],
-        "dead_letters": [{"external_ref": d.get("ref"), "op": d.get("op"),
-                          "errors": d.get("errors"), "times": d.get("times"),
-                          "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
-                          "payload": masked(d.get("payload"))} for d in dead],
-        "ledger": [{"external_ref": e.ref, "national_id": e.national_id, "status": e.status}
-                   for e in q.store.ledger_for_base(detail.base_ref)],
-        "history": [{"seq": r.seq, "at": r.at, "run_id": r.run_id, "kind": r.kind,
-                     "ref": r.ref, "what": summary(r)} for r in history],
-    }
