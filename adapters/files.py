@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import openpyxl  # type: ignore[import-untyped]
+import openpyxl  # type: ignore[import-untyped]  # openpyxl ships no type hints
 import structlog
 
 from adapters.base import Cursor, Page, SourceRow, Stream

@@ -42,10 +42,6 @@ class RejectedError(BridgeError):
         self.code = code
 
 
-class RecordError(BridgeError):
-    """One record cannot be handled; the rest go on."""
-
-
 class StateError(BridgeError):
     """The state file is unusable (corrupt, from a newer version, not writable)."""
 

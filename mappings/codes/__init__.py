@@ -33,10 +33,6 @@ def table(name: str) -> Mapping[str, str]:
     return MappingProxyType({code: title for code, title in rows[1:]})
 
 
-def is_code(name: str, code: str) -> bool:
-    return code in table(name)
-
-
 @cache
 def counties() -> frozenset[str]:
     """County-level codes of region.csv: six digits whose fifth and sixth are not 00."""
