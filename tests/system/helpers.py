@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,33 @@ def make_config(tmp_path: Path, sandbox: SandboxProcess, store: Path,
                      "page_size": 50}],
     }
     return config_mod.parse(raw, tmp_path, ENV)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
+
+
+def write_config(path: Path, national: Mapping[str, Any],
+                 sources: Sequence[Mapping[str, Any]], *, state: str = "state.db",
+                 log: Mapping[str, Any] | None = None,
+                 **tables: Mapping[str, Any]) -> Path:
+    """A zybridge.toml at `path` (the one writer the system tests share): [state],
+    [log] when given, [national], the other tables, then one [[sources]] each."""
+    doc: dict[str, Mapping[str, Any]] = {"state": {"path": state}}
+    if log is not None:
+        doc["log"] = log
+    doc = {**doc, "national": national, **tables}
+    lines = []
+    for name, table in doc.items():
+        lines += [f"[{name}]", *(f"{k} = {toml_value(v)}" for k, v in table.items())]
+    for source in sources:
+        lines += ["[[sources]]", *(f"{k} = {toml_value(v)}" for k, v in source.items())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def cycle(cfg: config_mod.Config) -> CycleReport:

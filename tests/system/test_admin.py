@@ -20,6 +20,7 @@ from bridge.testing.harness import SandboxProcess, free_port
 from bridge.testing.sample import SampleManifest, local_stamp, update_rows
 from mappings import codes
 from state.lock import StateLock
+from tests.system import helpers
 from tests.system.helpers import check_invariants, cycle, make_config, platform_by_ref
 
 OLD = "2001-01-01 00:00:00"   # a gmt_modified no cursor will ever pass again
@@ -64,32 +65,15 @@ class Bridge:
 
 def write_config(tmp: Path, sandbox: SandboxProcess, store: Path,
                  base_url: str | None = None) -> Path:
-    path = tmp / "zybridge.toml"
-    path.write_text(f"""
-[state]
-path = "state.db"
-[log]
-path = "bridge.jsonl"
-level = "debug"
-[national]
-base_url = "{base_url or sandbox.base_url}"
-app_id = "haicang-demo"
-app_secret = "${{ZYBRIDGE_APP_SECRET}}"
-jurisdiction = "3502"
-rate_per_s = 500.0
-retry_base_s = 0.05
-retry_cap_s = 0.5
-timeout_s = 5.0
-max_attempts = 2
-[[sources]]
-name = "haicang"
-kind = "sql"
-url = "sqlite:///{store}"
-mapping = "zhiyuanyun"
-every = "5m"
-page_size = 50
-""", encoding="utf-8")
-    return path
+    return helpers.write_config(
+        tmp / "zybridge.toml",
+        {"base_url": base_url or sandbox.base_url, "app_id": "haicang-demo",
+         "app_secret": "${ZYBRIDGE_APP_SECRET}", "jurisdiction": "3502", "rate_per_s": 500.0,
+         "retry_base_s": 0.05, "retry_cap_s": 0.5, "timeout_s": 5.0, "max_attempts": 2},
+        [{"name": "haicang", "kind": "sql", "url": f"sqlite:///{store}", "mapping": "zhiyuanyun",
+          "every": "5m",
+          "page_size": 50}],
+        log={"path": "bridge.jsonl", "level": "debug"})
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
 from state import audit, db
 from state.store import StateStore
+from tests.system import helpers
 from tests.system.helpers import ENV, cycle, platform_by_ref
 
 KEY = "an-audit-seal-key-kept-elsewhere"
@@ -47,31 +48,15 @@ class Synced:
 
 
 def write_config(folder: Path, base_url: str, store: Path) -> Path:
-    path = folder / "zybridge.toml"
-    path.write_text(f"""
-[state]
-path = "state.db"
-[log]
-path = "bridge.jsonl"
-level = "debug"
-[national]
-base_url = "{base_url}"
-app_id = "{DEMO_APP_ID}"
-app_secret = "${{ZYBRIDGE_APP_SECRET}}"
-jurisdiction = "3502"
-rate_per_s = 500.0
-retry_base_s = 0.02
-retry_cap_s = 0.1
-timeout_s = 5.0
-[[sources]]
-name = "haicang"
-kind = "sql"
-url = "sqlite:///{store}"
-mapping = "zhiyuanyun"
-every = "5m"
-page_size = 50
-""", encoding="utf-8")
-    return path
+    return helpers.write_config(
+        folder / "zybridge.toml",
+        {"base_url": base_url, "app_id": DEMO_APP_ID, "app_secret": "${ZYBRIDGE_APP_SECRET}",
+         "jurisdiction": "3502", "rate_per_s": 500.0, "retry_base_s": 0.02,
+         "retry_cap_s": 0.1, "timeout_s": 5.0},
+        [{"name": "haicang", "kind": "sql", "url": f"sqlite:///{store}", "mapping": "zhiyuanyun",
+          "every": "5m",
+          "page_size": 50}],
+        log={"path": "bridge.jsonl", "level": "debug"})
 
 
 @pytest.fixture(scope="module")

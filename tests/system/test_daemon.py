@@ -17,6 +17,7 @@ import httpx
 from bridge.sandbox import DEMO_APP_SECRET
 from bridge.testing.harness import SandboxProcess, free_port
 from bridge.testing.sample import build_sample_store
+from tests.system import helpers
 from tests.system.helpers import platform_by_ref
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,31 +25,14 @@ CST = timezone(timedelta(hours=8))
 
 
 def write_config(folder: Path, sandbox: SandboxProcess, metrics_port: int) -> Path:
-    path = folder / "zybridge.toml"
-    sources = "".join(f"""
-[[sources]]
-name = "{name}"
-kind = "sql"
-url = "sqlite:///{name}.db"
-mapping = "zhiyuanyun"
-every = "1s"
-reconcile_cron = ""
-""" for name in ("haicang", "xinyang"))
-    path.write_text(f"""
-[state]
-path = "state.db"
-[log]
-path = "bridge.jsonl"
-level = "debug"
-[national]
-base_url = "{sandbox.base_url}"
-app_id = "haicang-demo"
-app_secret = "${{ZYBRIDGE_APP_SECRET}}"
-rate_per_s = 200.0
-[metrics]
-listen = "127.0.0.1:{metrics_port}"
-{sources}""", encoding="utf-8")
-    return path
+    return helpers.write_config(
+        folder / "zybridge.toml",
+        {"base_url": sandbox.base_url, "app_id": "haicang-demo",
+         "app_secret": "${ZYBRIDGE_APP_SECRET}", "rate_per_s": 200.0},
+        [{"name": name, "kind": "sql", "url": f"sqlite:///{name}.db", "mapping": "zhiyuanyun",
+          "every": "1s", "reconcile_cron": ""} for name in ("haicang", "xinyang")],
+        log={"path": "bridge.jsonl", "level": "debug"},
+        metrics={"listen": f"127.0.0.1:{metrics_port}"})
 
 
 def zybridge(config: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from bridge.sandbox import DEMO_APP_SECRET
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
+from tests.system import helpers
 from tests.system.helpers import check_invariants, cycle, make_config, platform_by_ref
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,29 +64,14 @@ def test_platform_faults_end_with_no_duplicate_and_nothing_missing(
 
 
 def _write_config(folder: Path, sandbox: SandboxProcess, store: Path) -> Path:
-    path = folder / "zybridge.toml"
-    path.write_text(f"""
-[state]
-path = "state.db"
-[log]
-path = "bridge.jsonl"
-[national]
-base_url = "{sandbox.base_url}"
-app_id = "haicang-demo"
-app_secret = "${{ZYBRIDGE_APP_SECRET}}"
-jurisdiction = "3502"
-rate_per_s = 500.0
-batch_size = 25
-retry_base_s = 0.05
-retry_cap_s = 0.2
-[[sources]]
-name = "haicang"
-kind = "sql"
-url = "sqlite:///{store}"
-mapping = "zhiyuanyun"
-page_size = 40
-""", encoding="utf-8")
-    return path
+    return helpers.write_config(
+        folder / "zybridge.toml",
+        {"base_url": sandbox.base_url, "app_id": "haicang-demo",
+         "app_secret": "${ZYBRIDGE_APP_SECRET}", "jurisdiction": "3502", "rate_per_s": 500.0,
+         "batch_size": 25, "retry_base_s": 0.05, "retry_cap_s": 0.2},
+        [{"name": "haicang", "kind": "sql", "url": f"sqlite:///{store}", "mapping": "zhiyuanyun",
+          "page_size": 40}],
+        log={"path": "bridge.jsonl"})
 
 
 def _sync(config: Path) -> subprocess.Popen[bytes]:

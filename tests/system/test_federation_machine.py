@@ -17,7 +17,6 @@ import functools
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import tempfile
 import time
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -50,9 +48,9 @@ from bridge.testing.sample import SampleManifest, build_sample_store, local_stam
 from mappings.result import Mapped
 from tests.system import fedoracle as fed
 from tests.system.helpers import cycle, ledger, state_rows
+from tests.system.machine import SOAK, machine_settings, sigkill_a_cycle
 from tests.system.oracle import check_converged, check_no_duplicates, state_intact
 
-SOAK = os.environ.get("ZYB_SOAK") == "1"
 EXAMPLES = int(os.environ.get("ZYB_FED_EXAMPLES", "30" if SOAK else "24"))
 STEPS = int(os.environ.get("ZYB_FED_STEPS", "40" if SOAK else "12"))
 CI_BUDGET_S = 40.0       # no new run starts after this; the last one ends within ~10 s
@@ -395,31 +393,12 @@ class FederationMachine(RuleBasedStateMachine):
         """SIGKILL a forked bridge inside a cycle (if the cycle ended first: add a log and
         try again sooner, at most 3 times); then the state file must be whole."""
         for n in range(3):
-            if self.sigkill_a_cycle(delay_s):
+            if sigkill_a_cycle(self.cfg, delay_s):
                 TALLY["kills"] += 1
                 break
             self.add_log(random.Random(n))
             delay_s /= 2
         state_intact(self.cfg)
-
-    def sigkill_a_cycle(self, delay_s: float) -> bool:
-        pid = os.fork()
-        if pid == 0:  # the bridge
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 1)
-            os.dup2(null, 2)
-            code = 0
-            try:
-                cycle(self.cfg)
-            except BaseException:
-                code = 1
-            os._exit(code)
-        time.sleep(delay_s)
-        landed = os.waitpid(pid, os.WNOHANG) == (0, 0)
-        if landed:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        return landed
 
     # the oracle ------------------------------------------------------------------------
     def expected(self) -> dict[str, dict[fed.Key, fed.Expect]]:
@@ -466,10 +445,7 @@ class FederationMachine(RuleBasedStateMachine):
 def test_three_sources_keep_every_invariant_through_crashes_and_faults() -> None:
     TALLY.clear()
     CLOCK["started"] = time.monotonic()
-    run_state_machine_as_test(FederationMachine, settings=settings(
-        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
-        derandomize=not SOAK, database=None, phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck)))
+    run_state_machine_as_test(FederationMachine, settings=machine_settings(EXAMPLES, STEPS))
     seconds = time.monotonic() - CLOCK["started"]
     print(f"\nfederation machine: {dict(TALLY)} in {seconds:.0f} s")
     assert TALLY["runs"] >= 2 and TALLY["full_checks"] >= 10, dict(TALLY)

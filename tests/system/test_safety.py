@@ -20,6 +20,7 @@ from bridge.testing.agency import AgencyServer
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, soft_delete, update_rows
 from tests.system import fedoracle as fed
+from tests.system import helpers
 from tests.system.helpers import cycle, make_config, platform_by_ref
 
 
@@ -95,21 +96,11 @@ def test_the_cli_exits_3_on_a_safety_stop(
         tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest],
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     store, manifest = sample
-    config = tmp_path / "zybridge.toml"
-    config.write_text(f"""
-[state]
-path = "state.db"
-[national]
-base_url = "{sandbox.base_url}"
-app_id = "haicang-demo"
-app_secret = "${{ZYBRIDGE_APP_SECRET}}"
-rate_per_s = 500.0
-[[sources]]
-name = "haicang"
-kind = "sql"
-url = "sqlite:///{store}"
-mapping = "zhiyuanyun"
-""", encoding="utf-8")
+    config = helpers.write_config(
+        tmp_path / "zybridge.toml",
+        {"base_url": sandbox.base_url, "app_id": "haicang-demo",
+         "app_secret": "${ZYBRIDGE_APP_SECRET}", "rate_per_s": 500.0},
+        [{"name": "haicang", "kind": "sql", "url": f"sqlite:///{store}", "mapping": "zhiyuanyun"}])
     monkeypatch.setenv("ZYBRIDGE_APP_SECRET", DEMO_APP_SECRET)
     assert main(["--config", str(config), "sync"]) == 0
     soft_delete(store, "service_record", synced_records(store, manifest)[:120])

@@ -21,6 +21,7 @@ from bridge.ops.state import check_state
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
 from state.lock import StateLock
+from tests.system import helpers
 from tests.system.helpers import ENV, check_invariants, cycle, make_config, platform_by_ref
 
 Run = Callable[..., tuple[int, str, str]]
@@ -58,25 +59,13 @@ def zybridge(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 
 def write_config(cfg: config_mod.Config, sandbox: SandboxProcess, store: Path) -> None:
-    (cfg.base_dir / "zybridge.toml").write_text(f"""
-[state]
-path = "{cfg.state.path}"
-[log]
-path = "{cfg.base_dir / 'bridge.jsonl'}"
-[national]
-base_url = "{sandbox.base_url}"
-app_id = "haicang-demo"
-app_secret = "${{ZYBRIDGE_APP_SECRET}}"
-jurisdiction = "3502"
-rate_per_s = 500.0
-retry_base_s = 0.05
-retry_cap_s = 0.2
-[[sources]]
-name = "haicang"
-kind = "sql"
-url = "sqlite:///{store}"
-mapping = "zhiyuanyun"
-""", encoding="utf-8")
+    helpers.write_config(
+        cfg.base_dir / "zybridge.toml",
+        {"base_url": sandbox.base_url, "app_id": "haicang-demo",
+         "app_secret": "${ZYBRIDGE_APP_SECRET}", "jurisdiction": "3502", "rate_per_s": 500.0,
+         "retry_base_s": 0.05, "retry_cap_s": 0.2},
+        [{"name": "haicang", "kind": "sql", "url": f"sqlite:///{store}", "mapping": "zhiyuanyun"}],
+        state=str(cfg.state.path), log={"path": str(cfg.base_dir / "bridge.jsonl")})
 
 
 @pytest.fixture

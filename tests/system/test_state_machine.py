@@ -15,14 +15,12 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -36,9 +34,9 @@ from bridge.testing.sample import (
     update_rows,
 )
 from tests.system.helpers import check_invariants, cycle, make_config
+from tests.system.machine import SOAK, machine_settings, sigkill_a_cycle
 from tests.system.oracle import check_converged, check_no_duplicates, state_intact
 
-SOAK = os.environ.get("ZYB_SOAK") == "1"
 EXAMPLES = int(os.environ.get("ZYB_SOAK_EXAMPLES", "30" if SOAK else "9"))
 STEPS = int(os.environ.get("ZYB_SOAK_STEPS", "60" if SOAK else "32"))
 CI_BUDGET_S = 170.0
@@ -183,33 +181,12 @@ class BridgeMachine(RuleBasedStateMachine):
         """SIGKILL a bridge inside a cycle: when the cycle was done before the kill, change
         rows and try again sooner (at most 3 tries)."""
         for _ in range(3):
-            if self.sigkill_a_cycle(delay_s):
+            if sigkill_a_cycle(self.cfg, delay_s):
                 TALLY["kills"] += 1
                 break
             self.source.change(rng.choice(CHANGES), rng)
             delay_s /= 2
         state_intact(self.cfg)
-
-    def sigkill_a_cycle(self, delay_s: float) -> bool:
-        """Fork a bridge that runs one cycle; SIGKILL it after `delay_s`. True when the
-        kill landed while the cycle was still running."""
-        pid = os.fork()
-        if pid == 0:  # the bridge
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 1)
-            os.dup2(null, 2)
-            code = 0
-            try:
-                cycle(self.cfg)
-            except BaseException:
-                code = 1
-            os._exit(code)
-        time.sleep(delay_s)
-        landed = os.waitpid(pid, os.WNOHANG) == (0, 0)
-        if landed:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        return landed
 
     @invariant()
     def invariants_hold(self) -> None:
@@ -225,10 +202,7 @@ class BridgeMachine(RuleBasedStateMachine):
 def test_sync_crash_state_machine_keeps_every_invariant() -> None:
     TALLY.clear()
     started = time.monotonic()
-    run_state_machine_as_test(BridgeMachine, settings=settings(
-        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
-        derandomize=not SOAK, database=None, phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck)))
+    run_state_machine_as_test(BridgeMachine, settings=machine_settings(EXAMPLES, STEPS))
     seconds = time.monotonic() - started
     print(f"\nstate machine: {dict(TALLY)} in {seconds:.0f} s")
     assert TALLY["steps"] >= (200 if not SOAK else EXAMPLES * STEPS // 2), dict(TALLY)
