@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true",
                    help="when a daemon runs: hand the command over and return at once")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    sync.register(sub, run_handed)
+    sync.register(sub)
     status.register(sub)
     audit.register(sub)
     admin.register(sub)
@@ -30,14 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(sub)
     sandbox.register(sub)
     return p
-
-
-def run_handed(argv: list[str]) -> int:
-    """One command handed over to the running daemon (bridge/ops/handoff.py), run there."""
-    args = build_parser().parse_args(argv)
-    args.yes = True  # the person confirmed at the command line
-    func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,10 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bridge.ops import handoff
             from bridge.runtime import load_config
 
-            if not handoff.handed(args):
+            request = admin.handed_request(args)
+            if request is None:
                 raise
-            cfg = load_config(args.config)
-            return handoff.submit(cfg, list(argv if argv is not None else sys.argv[1:]), held,
+            return handoff.submit(load_config(args.config), request, held,
                                   wait=not args.no_wait)
     except BridgeError as exc:
         if args.debug:

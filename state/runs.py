@@ -64,12 +64,13 @@ class RunQueries(Queries):
                  json.dumps(jobs)))
 
     # admin requests handed to the daemon ------------------------------------------------
-    def queue_request(self, argv: Sequence[str], requested_by: str) -> int:
+    def queue_request(self, request: Any, requested_by: str) -> int:
+        """Queue a request (JSON: its kind and arguments; the column keeps its old name)."""
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO requests (argv, requested_by, created_at, status) "
                 "VALUES (?, ?, ?, 'queued')",
-                (json.dumps(list(argv), ensure_ascii=False), requested_by, db.utcnow()))
+                (json.dumps(request, ensure_ascii=False), requested_by, db.utcnow()))
         return int(cur.lastrowid or 0)
 
     def request_outcome(self, request_id: int) -> tuple[str, int | None, str | None] | None:
@@ -78,11 +79,11 @@ class RunQueries(Queries):
                                 (request_id,)).fetchone()
         return (str(row[0]), row[1], row[2]) if row else None
 
-    def queued_requests(self) -> list[tuple[int, list[str]]]:
-        """(id, argv) of every queued request, oldest first."""
+    def queued_requests(self) -> list[tuple[int, Any]]:
+        """(id, the request as queued, decoded) of every queued request, oldest first."""
         cur = self.conn.execute("SELECT id, argv FROM requests WHERE status = 'queued' "
                                 "ORDER BY id")
-        return [(int(i), list(json.loads(text))) for i, text in cur]
+        return [(int(i), json.loads(text)) for i, text in cur]
 
     def start_request(self, request_id: int) -> None:
         with self.transaction():

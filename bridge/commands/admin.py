@@ -21,6 +21,7 @@ from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.ops import handoff
 from bridge.ops.show import show_document
+from bridge.runtime import Runtime, load_config
 from state.admin import AdminQueries
 from state.store import RowKey, StateStore
 
@@ -108,10 +109,10 @@ def _filters(p: argparse.ArgumentParser) -> None:
 
 
 # resync -----------------------------------------------------------------------------------
-def cmd_resync(args: argparse.Namespace) -> int:
+def cmd_resync(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
     from bridge.ops.resync import Selection, dry_resync, estimate, parse_since, resync
 
-    cfg = _config(args)
+    cfg = _config(args, daemon)
     cfg.source(args.source)
     sel = Selection(args.source, args.entity, tuple(args.id),
                     parse_since(args.since) if args.since else None, args.with_children)
@@ -119,7 +120,7 @@ def cmd_resync(args: argparse.Namespace) -> int:
         staged, plan, rows = dry_resync(cfg, sel, force=args.force)
         _print_dry(staged, plan, rows, args.json)
         return 0
-    with handoff.admin_runtime(cfg) as rt:
+    with handoff.admin_runtime(cfg, daemon) as rt:
         total = estimate(rt.store, sel)
         _confirm(total, f"resync about {total} rows of {sel.source}", args.yes)
         with _progress(total, "resync") as advance:
@@ -235,11 +236,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_retry(args: argparse.Namespace) -> int:
+def cmd_retry(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
     from bridge.ops.resync import retry
 
-    cfg = _config(args)
-    with handoff.admin_runtime(cfg) as rt:
+    cfg = _config(args, daemon)
+    with handoff.admin_runtime(cfg, daemon) as rt:
         keys = _targets(AdminQueries(rt.store), args)
         if not keys:
             print(f"no {KINDS[args.kind]} to retry")
@@ -250,10 +251,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return _print_report(report, "retried", args.json)
 
 
-def cmd_drop(args: argparse.Namespace) -> int:
+def cmd_drop(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
     from bridge.ops.resync import drop
 
-    cfg = _config(args)
+    cfg = _config(args, daemon)
     if not args.yes:
         raise ConfigError(f"{args.kind} drop: pass --yes to drop {len(args.refs)} record(s); "
                           "the action is recorded in the audit log")
@@ -262,7 +263,7 @@ def cmd_drop(args: argparse.Namespace) -> int:
         keys = _targets(AdminQueries(store), args)
     finally:
         store.close()
-    drop(cfg, keys, f"{args.kind} drop", vars(args))
+    drop(cfg, keys, f"{args.kind} drop", vars(args), locked=daemon is not None)
     print(f"dropped {len(keys)} record(s): {', '.join(args.refs)}; recorded in the audit log")
     return 0
 
@@ -339,10 +340,32 @@ def _masked_problem(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return handoff.admin_config(args.config)
+def _config(args: argparse.Namespace, daemon: Runtime | None = None) -> Config:
+    """The daemon's config when the daemon runs the command, else the command line's."""
+    return daemon.cfg if daemon is not None else load_config(args.config)
 
 
 def _readonly(args: argparse.Namespace) -> StateStore:
     return StateStore.open(_config(args).state.path, readonly=True)
 
+
+# run by the daemon: the commands handed to it while it holds the state file --------------
+HANDED = {"resync": cmd_resync, "quarantine retry": cmd_retry, "quarantine drop": cmd_drop,
+          "dead-letters retry": cmd_retry, "dead-letters drop": cmd_drop}
+
+
+def handed_request(args: argparse.Namespace) -> handoff.Request | None:
+    """The request a running daemon runs for this command line, or None (not handed)."""
+    action = getattr(args, f"{str(args.command).replace('-', '_')}_command", None)
+    kind = str(args.command) if action is None else f"{args.command} {action}"
+    if kind not in HANDED:
+        return None
+    return handoff.Request(kind, {k: v for k, v in vars(args).items() if k != "func"})
+
+
+def run_request(request: handoff.Request, daemon: Runtime) -> int:
+    """Run a handed-over request in the daemon's runtime, as its command line would."""
+    # the person confirmed at the command line; the daemon's own config is the one used
+    args = argparse.Namespace(**{**request.args, "config": None, "no_wait": False,
+                                 "yes": True})
+    return HANDED[request.kind](args, daemon)

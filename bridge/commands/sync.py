@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from functools import partial
 
 from bridge.commands.render import Sub
@@ -13,9 +12,7 @@ from bridge.runtime import load_config
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 
 
-def register(sub: Sub, run_handed: Callable[[list[str]], int]) -> None:
-    """`run_handed` runs one handed-over command line (the root parser's); the daemon calls
-    it for the admin requests queued while it holds the state file."""
+def register(sub: Sub) -> None:
     s = sub.add_parser("sync", help="one cycle for the named (default: all) sources, then exit",
                        description="Pull what changed, map, stage, push and apply, once.")
     s.add_argument("--source", action="append", default=[], help="a source name (repeatable)")
@@ -30,7 +27,7 @@ def register(sub: Sub, run_handed: Callable[[list[str]], int]) -> None:
     rn = sub.add_parser("run", help="the daemon: every source on its schedule until SIGTERM",
                         description="Runs each source on its `every` or `cron` schedule; "
                                     "SIGTERM/SIGINT finish the batches in flight and exit 0.")
-    rn.set_defaults(func=partial(cmd_run, run_handed=run_handed))
+    rn.set_defaults(func=cmd_run)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -62,9 +59,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace, *, run_handed: Callable[[list[str]], int]) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
+    """The daemon, handed the function that runs the admin requests queued while it holds
+    the state file (the daemon itself knows nothing of commands)."""
+    from bridge.commands.admin import run_request
     from bridge.daemon import Daemon
     from bridge.ops import handoff
 
     return Daemon(load_config(args.config),
-                  requests=partial(handoff.serve, run=run_handed)).run()
+                  requests=partial(handoff.serve, run=run_request)).run()

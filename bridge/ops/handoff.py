@@ -1,86 +1,76 @@
 """Admin commands while a daemon runs (operator-interface.md): `resync`, `quarantine
-retry|drop` and `dead-letters retry|drop` are handed to the daemon through a request row
-in the state file; the daemon runs them between its scheduled cycles and the command
-waits for the result and prints it (`--no-wait` returns at once)."""
+retry|drop` and `dead-letters retry|drop` are handed to the daemon as a typed request (its
+kind and its arguments, JSON) in a request row of the state file; the daemon runs them
+between its scheduled cycles, in its own runtime, and the command waits for the result
+and prints it (`--no-wait` returns at once)."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import getpass
 import io
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from contextvars import ContextVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from bridge.config import Config
 from bridge.errors import BridgeError, LockHeld
-from bridge.runtime import Runtime, load_config, open_runtime
-from state.lock import StateLock
+from bridge.runtime import Runtime, open_runtime
 from state.store import StateStore
 
 log = structlog.get_logger("bridge.handoff")
-HANDED = {("resync", None), ("quarantine", "retry"), ("quarantine", "drop"),
-          ("dead-letters", "retry"), ("dead-letters", "drop")}
-_daemon_runtime: ContextVar[Runtime | None] = ContextVar("daemon_runtime", default=None)
+KINDS = frozenset({"resync", "quarantine retry", "quarantine drop", "dead-letters retry",
+                   "dead-letters drop"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """An admin command handed to the daemon: its kind and its arguments as the command
+    line parsed them (JSON values only)."""
+
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"not a request the daemon runs: {self.kind!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "args": self.args}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Request:
+        if not isinstance(data, dict) or not isinstance(data.get("args", {}), dict):
+            raise ValueError("not a request of this zybridge (queued by an older one?)")
+        return cls(str(data.get("kind")), dict(data.get("args") or {}))
+
+
+Runner = Callable[[Request, Runtime], int]   # runs one request in the daemon's runtime
 
 
 @contextmanager
-def admin_runtime(cfg: Config) -> Iterator[Runtime]:
+def admin_runtime(cfg: Config, daemon: Runtime | None) -> Iterator[Runtime]:
     """The daemon's runtime when the daemon runs the command, else a fresh one (locked)."""
-    rt = _daemon_runtime.get()
-    if rt is not None:
-        yield rt
+    if daemon is not None:
+        yield daemon
         return
     with open_runtime(cfg) as fresh:
         yield fresh
 
 
-def admin_config(config_path: str | None) -> Config:
-    """The daemon's config when the daemon runs the command, else the one at config_path."""
-    rt = _daemon_runtime.get()
-    if rt is not None:
-        return rt.cfg
-    return load_config(config_path)
-
-
-def admin_lock(cfg: Config) -> AbstractContextManager[Any]:
-    """The state lock, unless the daemon (which holds it) runs the command."""
-    return nullcontext() if _daemon_runtime.get() is not None else StateLock(cfg.state.path)
-
-
-def handed(args: argparse.Namespace) -> bool:
-    action = getattr(args, f"{str(args.command).replace('-', '_')}_command", None)
-    return (args.command, action) in HANDED
-
-
-def strip_globals(argv: Sequence[str]) -> list[str]:
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--config":
-            skip = True
-        elif arg.startswith("--config=") or arg in ("--debug", "--no-wait"):
-            continue
-        else:
-            out.append(arg)
-    return out
-
-
-def submit(cfg: Config, argv: Sequence[str], err: LockHeld, *, wait: bool,
+def submit(cfg: Config, request: Request, err: LockHeld, *, wait: bool,
            timeout_s: float = 3600.0) -> int:
-    """Queue the command for the running daemon; wait for its answer unless told not to."""
+    """Queue the request for the running daemon; wait for its answer unless told not to."""
     store = StateStore.open(cfg.state.path)
     try:
         daemon = store.daemon()
         if daemon is None or daemon["pid"] != err.pid or daemon["stopped_at"] is not None:
             raise err
-        request_id = store.queue_request(strip_globals(argv), getpass.getuser())
+        request_id = store.queue_request(request.to_json(), getpass.getuser())
         print(f"handed to the running daemon (pid {err.pid}) as request {request_id}")
         if not wait:
             return 0
@@ -101,37 +91,33 @@ def _await(store: StateStore, request_id: int, timeout_s: float) -> int:
     return 1
 
 
-Command = Callable[[list[str]], int]   # runs one handed-over command line, prints its answer
-
-
-def serve(rt: Runtime, run: Command) -> int:
+def serve(rt: Runtime, run: Runner) -> int:
     """Run every queued request (the daemon calls this between cycles, in its runtime);
     returns how many."""
     store = rt.store
     queued = store.queued_requests()
-    for request_id, argv in queued:
+    for request_id, data in queued:
         store.start_request(request_id)
-        code, output = _run(argv, rt, run)
+        code, output = _run(data, rt, run)
         store.finish_request(request_id, "done" if code in (0, 3) else "failed", code, output)
         log.info("admin request done", request=request_id, exit_code=code)
     return len(queued)
 
 
-def _run(argv: list[str], rt: Runtime, run: Command) -> tuple[int, str]:
+def _run(data: Any, rt: Runtime, run: Runner) -> tuple[int, str]:
     buffer = io.StringIO()
-    token = _daemon_runtime.set(rt)
     try:
+        request = Request.from_json(data)
         with contextlib.redirect_stdout(buffer):
-            code = int(run(argv))
+            code = int(run(request, rt))
+    except ValueError as exc:
+        buffer.write(f"zybridge: error: {exc}; run the command again\n")
+        code = 2
     except BridgeError as exc:
         buffer.write(f"zybridge: error: {exc}\n")
         code = exc.exit_code
-    except SystemExit as exc:  # argparse refused the arguments
-        code = int(exc.code or 2)
     except Exception as exc:
         log.exception("admin request crashed")
         buffer.write(f"zybridge: unexpected error in the daemon: {type(exc).__name__}\n")
         code = 1
-    finally:
-        _daemon_runtime.reset(token)
     return code, buffer.getvalue()

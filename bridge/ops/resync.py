@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,12 +23,12 @@ from adapters.base import ENTITIES, Cursor, Page, SourceAdapter, SourceRow
 from bridge import safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import ConfigError, SafetyStop
-from bridge.ops import handoff
 from bridge.ops.audit import record_admin_action
 from bridge.ops.dryrun import copy_state, diff
 from bridge.runtime import Runtime, open_adapter
 from bridge.sync import CycleReport, SyncEngine
 from state.admin import AdminQueries
+from state.lock import StateLock
 from state.store import RowKey, StateStore
 
 CST = timezone(timedelta(hours=8))
@@ -300,10 +301,11 @@ def outcomes(store: StateStore, keys: Iterable[RowKey]) -> list[Outcome]:
     return out
 
 
-def drop(cfg: Config, keys: Sequence[RowKey], action: str,
-         audit_args: Mapping[str, Any]) -> list[str]:
-    """Give up on these rows' current versions, under the state lock, audited."""
-    with handoff.admin_lock(cfg):
+def drop(cfg: Config, keys: Sequence[RowKey], action: str, audit_args: Mapping[str, Any],
+         *, locked: bool = False) -> list[str]:
+    """Give up on these rows' current versions, under the state lock (`locked`: the
+    caller, the daemon, holds it), audited."""
+    with nullcontext() if locked else StateLock(cfg.state.path):
         store = StateStore.open(cfg.state.path)
         try:
             with store.transaction():
