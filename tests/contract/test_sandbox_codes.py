@@ -11,9 +11,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.base import SourceRow
-from mappings import zhiyuanyun
+from bridge.sandbox import checks as oracle
+from bridge.sandbox.codes import load
+from mappings import checks, zhiyuanyun
 from mappings.result import MapContext, Mapped, MapResult, Quarantined
 from tests.contract.conftest import AREA, Api, codes, org, volunteer
 
@@ -88,6 +92,42 @@ def test_the_sandbox_checks_township_digits(
         api: Api, uid: str, area: str, expected: set[tuple[str, str]]) -> None:
     result = api.one("/organizations/batch", org(f"{uid}:o:1", area_code=area))
     assert errors(result) == expected
+
+
+# --- the mapping's checks and the sandbox's, side by side (no HTTP) -------------------
+
+TABLES = load()
+regions = st.one_of(st.sampled_from(sorted(TABLES.regions_ever)),
+                    st.integers(0, 999_999).map(lambda n: f"{n:06d}"),
+                    st.sampled_from(["810000", "820000", "830000", "100000"]))
+
+
+@given(regions, st.dates(date(1900, 1, 1), date(2025, 12, 31)), st.integers(0, 999),
+       st.sampled_from([None, *"0123456789X"]))
+def test_both_judge_every_id_number_alike(region: str, born: date, seq: int,
+                                          last: str | None) -> None:
+    body = f"{region}{born:%Y%m%d}{seq:03d}"
+    number = id18(body) if last is None else body + last
+    mine = checks.id_problem("01", number)
+    assert (mine and mine[0]) == oracle.mainland_id_problem(number, TABLES.regions_ever)
+
+
+@given(st.text(USCC_SET, min_size=2, max_size=2),
+       st.one_of(regions, st.text(USCC_SET, min_size=6, max_size=6)),
+       st.text(USCC_SET, min_size=9, max_size=9), st.booleans())
+def test_both_judge_every_uscc_alike(head: str, region: str, tail: str, right: bool) -> None:
+    code = uscc(head + region + tail)
+    code = code if right else code[:17] + ("0" if code[17] != "0" else "1")
+    mine = checks.uscc_problem(code)
+    assert (mine and mine[0]) == oracle.uscc_problem(code, TABLES.regions_ever)
+
+
+@given(st.sampled_from(sorted(TABLES.counties)), st.integers(0, 999), st.integers(0, 999))
+def test_both_judge_every_area_id_alike(county: str, township: int, village: int) -> None:
+    area = f"{county}{township:03d}{village:03d}000000"
+    mine = checks.area_problem(area, "35")
+    assert (mine and mine[0]) == oracle.area_problem(area, TABLES.counties, TABLES.townships,
+                                                     "35")
 
 
 # --- the mapping against the sandbox --------------------------------------------------
