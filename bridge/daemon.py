@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import SourceAdapter
-from bridge import handoff, logs, metrics, safety
+from bridge import configcheck, handoff, health, logs, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop
 from bridge.national import NationalClient
@@ -59,8 +59,11 @@ class Daemon:
         self.client: NationalClient | None = None
         self.adapters: dict[str, SourceAdapter] = {}
         self.main: StateStore
+        self.health = health.Health(cfg.sources)
 
     def run(self) -> int:
+        self.cfg.require_env()
+        configcheck.preflight(self.cfg, listen=False)   # the listen address: metrics.serve
         logs.register_secrets(secrets_of(self.cfg))
         with StateLock(self.cfg.state.path):
             self.main = StateStore.open(self.cfg.state.path)  # the main thread's connection
@@ -70,9 +73,11 @@ class Daemon:
                                          timeout_s=n.timeout_s,
                                          max_connections=n.max_in_flight * 2)
             self.adapters = {s.name: open_adapter(self.cfg, s) for s in self.cfg.sources}
-            if self.cfg.metrics is not None:
-                metrics.serve(self.cfg.metrics.listen, self.cfg.state.path)
             scheduler = self._scheduler()
+            self.health.running = lambda: scheduler.running and not self.stop.is_set()
+            if self.cfg.metrics is not None:
+                health.serve(self.cfg.metrics.listen, self.cfg.state.path, self.health,
+                             [s.name for s in self.cfg.sources])
             try:
                 scheduler.start()
                 log.info("daemon started", pid=os.getpid(),
@@ -136,6 +141,7 @@ class Daemon:
         except Exception:
             log.exception("cycle crashed", source=name)
         finally:
+            self.health.cycle_finished(name)
             structlog.contextvars.unbind_contextvars("source")
             store.close()
 
