@@ -22,7 +22,8 @@ from state.store import StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRIB = ROOT / "contrib"
-UNITS = ("zybridge.service", "zybridge@.service", "zybridge-console.service")
+UNITS = ("zybridge.service", "zybridge@.service", "zybridge-console.service",
+         "zybridge-backup.service")
 INSTALLED = "/opt/zybridge/.venv/bin/zybridge"
 ENV = {"ZYBRIDGE_APP_SECRET": "s3cret", "HAICANG_DB_URL": "postgresql://u:p@db/zyy",
        "SHEGONG_TOKEN": "t0ken", "TAIBAO_REF_KEY": "k3y-value"}
@@ -40,7 +41,7 @@ def installed_copies(tmp_path: Path) -> list[Path]:
     """The units as installed, their ExecStart pointing at this checkout's zybridge."""
     here = str(Path(sys.executable).parent / "zybridge")
     out = []
-    for name in UNITS:
+    for name in (*UNITS, "zybridge-backup.timer"):
         target = tmp_path / name.replace("@.", "@haicang.")
         target.write_text((CONTRIB / name).read_text(encoding="utf-8").replace(INSTALLED, here),
                           encoding="utf-8")
@@ -58,7 +59,7 @@ def systemd_analyze() -> str:
 @pytest.mark.parametrize("name", UNITS)
 def test_each_unit_starts_the_installed_zybridge(name: str) -> None:
     service = unit(name)["Service"]
-    assert service["ExecStart"].split()[0] == INSTALLED
+    assert INSTALLED in service["ExecStart"]
     assert service["User"] == "zybridge"
 
 
@@ -100,8 +101,16 @@ def test_the_template_reads_the_config_and_secrets_of_its_instance() -> None:
 def test_the_console_unit_gets_no_secret_and_no_outbound_network() -> None:
     service = unit("zybridge-console.service")["Service"]
     assert "EnvironmentFile" not in service
-    assert service["ExecStart"].split()[1:] == ["console"]
+    assert service["ExecStart"].split() == [INSTALLED, "console"]
     assert (service["IPAddressAllow"], service["IPAddressDeny"]) == ("localhost", "any")
+
+
+def test_the_backup_unit_backs_up_with_the_backup_api_daily_without_network() -> None:
+    service = unit("zybridge-backup.service")["Service"]
+    assert " state backup --force " in service["ExecStart"]
+    assert "sqlite3" not in service["ExecStart"] and " cp " not in service["ExecStart"]
+    assert service["PrivateNetwork"] == "yes" and "EnvironmentFile" not in service
+    assert unit("zybridge-backup.timer")["Timer"]["OnCalendar"] == "*-*-* 02:30:00"
 
 
 def test_the_sysusers_file_declares_the_zybridge_user() -> None:
