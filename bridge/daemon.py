@@ -66,6 +66,9 @@ class Daemon:
         configcheck.preflight(self.cfg, listen=False)   # the listen address: metrics.serve
         logs.register_secrets(secrets_of(self.cfg))
         with StateLock(self.cfg.state.path):
+            server = None if self.cfg.metrics is None else health.serve(
+                self.cfg.metrics.listen, self.cfg.state.path, self.health,
+                [s.name for s in self.cfg.sources])   # a port in use: exit 2 before any work
             self.main = StateStore.open(self.cfg.state.path)  # the main thread's connection
             self._install_signals()
             n = self.cfg.national
@@ -75,9 +78,6 @@ class Daemon:
             self.adapters = {s.name: open_adapter(self.cfg, s) for s in self.cfg.sources}
             scheduler = self._scheduler()
             self.health.running = lambda: scheduler.running and not self.stop.is_set()
-            if self.cfg.metrics is not None:
-                health.serve(self.cfg.metrics.listen, self.cfg.state.path, self.health,
-                             [s.name for s in self.cfg.sources])
             try:
                 scheduler.start()
                 log.info("daemon started", pid=os.getpid(),
@@ -94,6 +94,9 @@ class Daemon:
                 self.client.close()
                 for adapter in self.adapters.values():
                     adapter.close()
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
         log.info("daemon stopped")
         return 0
 
@@ -118,6 +121,7 @@ class Daemon:
         if self.stop.is_set():
             return
         assert self.client is not None
+        self.health.cycle_started(name)
         store = StateStore.open(self.cfg.state.path)
         try:
             reason = safety.paused(store).get(name)

@@ -51,19 +51,33 @@ class Health:
         self.started = clock()
         self.intervals = {s.name: interval_seconds(s) for s in sources}
         self.last_cycle: dict[str, float] = {}
+        self.running_since: dict[str, float] = {}
         self.running: Callable[[], bool] = lambda: False
         self._lock = threading.Lock()
+
+    def cycle_started(self, source: str) -> None:
+        with self._lock:
+            self.running_since[source] = self.clock()
 
     def cycle_finished(self, source: str) -> None:
         with self._lock:
             self.last_cycle[source] = self.clock()
+            self.running_since.pop(source, None)
 
     def stale(self) -> list[str]:
+        """Each source whose last cycle finished three intervals ago or more, and why."""
         now = self.clock()
         with self._lock:
-            return [f"{name} (last cycle {self._age(name, now):.0f} s ago, every "
-                    f"{interval:.0f} s)" for name, interval in self.intervals.items()
+            return [self._why(name, interval, now) for name, interval in self.intervals.items()
                     if self._age(name, now) > 3 * interval]
+
+    def _why(self, name: str, interval: float, now: float) -> str:
+        last = (f"the last finished {self._age(name, now):.0f} s ago"
+                if name in self.last_cycle else
+                f"none finished since the start {now - self.started:.0f} s ago")
+        running = self.running_since.get(name)
+        busy = "" if running is None else f"a cycle running for {now - running:.0f} s; "
+        return f"{name} ({busy}{last}, every {interval:.0f} s)"
 
     def _age(self, name: str, now: float) -> float:
         return now - self.last_cycle.get(name, self.started)

@@ -76,6 +76,16 @@ def test_a_source_never_cycled_counts_from_the_start(elapsed: float) -> None:
     assert (probe.healthz()[0] == 200) == (elapsed <= 900)
 
 
+def test_a_stale_source_with_a_long_cycle_running_says_so(
+        probe: health.Health, clock: Clock) -> None:
+    probe.cycle_finished("xinyang")
+    probe.cycle_started("haicang")
+    clock.now += 4000
+    code, text = probe.healthz()
+    assert code == 503
+    assert "haicang (a cycle running for 4000 s; none finished since the start" in text
+
+
 def test_unhealthy_when_the_scheduler_is_not_running(probe: health.Health) -> None:
     probe.running = lambda: False
     assert probe.healthz() == (503, "the scheduler is not running\n")
