@@ -124,6 +124,8 @@ class SourceConfig(_Frozen):
     def _every(cls, value: str | None) -> str | None:
         if value is not None and not _DURATION.match(value):
             raise ValueError("every must look like 30s, 5m or 2h")
+        if value is not None and int(value[:-1]) == 0:
+            raise ValueError("every must be longer than 0")
         return value
 
     @field_validator("cron")
@@ -163,6 +165,13 @@ class SafetyConfig(_Frozen):
 
 class MetricsConfig(_Frozen):
     listen: str = Field(default="127.0.0.1:9464", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$")
+
+    @field_validator("listen")
+    @classmethod
+    def _port(cls, value: str) -> str:
+        if not 0 < int(value.rpartition(":")[2]) < 65536:
+            raise ValueError("the port must be between 1 and 65535")
+        return value
 
 
 class Config(_Frozen):

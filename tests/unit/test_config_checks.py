@@ -75,6 +75,17 @@ def test_check_and_run_both_refuse_an_invalid_reconcile_cron_with_exit_2(
     assert len(run_out.strip().splitlines()) == 1
 
 
+def test_an_every_of_zero_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.every: .*longer than 0"):
+        config.load(write(tmp_path, source='every = "0m"'), {"ZYB_TEST_APP_SECRET": "x"})
+
+
+def test_a_metrics_port_out_of_range_is_refused_at_load(tmp_path: Path) -> None:
+    path = write(tmp_path, top='[metrics]\nlisten = "127.0.0.1:70000"')
+    with pytest.raises(ConfigError, match=r"metrics\.listen: .*between 1 and 65535"):
+        config.load(path, {"ZYB_TEST_APP_SECRET": "x"})
+
+
 def test_an_empty_reconcile_cron_turns_the_nightly_reread_off(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, source='reconcile_cron = ""'),
                       {"ZYB_TEST_APP_SECRET": "x"})
