@@ -201,6 +201,19 @@ def test_sync_without_the_platform_secret_is_exit_2_naming_the_key(
     assert "national.app_secret: the environment variable ZYB_TEST_APP_SECRET is not set" in out
 
 
+def test_check_names_every_unset_secret_with_exit_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ZYB_TEST_APP_SECRET", raising=False)
+    path = write(tmp_path, source='token = "${ZYB_TEST_TOKEN}"')
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        'kind = "sql"', 'kind = "http"').replace("zhiyuanyun", "shegong"), encoding="utf-8")
+    code, out = run_cli(capsys, path, "check")
+    assert code == 2
+    assert "FAIL  config: national.app_secret: the environment variable" in out
+    assert "FAIL  config: sources[0].token: the environment variable ZYB_TEST_TOKEN" in out
+
+
 def test_a_source_url_from_an_unset_variable_is_asked_for_when_the_source_opens(
         tmp_path: Path, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path)
