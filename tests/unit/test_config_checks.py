@@ -4,7 +4,12 @@ what `run` refuses, and read-only commands need no secret (operator-interface.md
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from bridge.sample import build_sample_store
 from state.store import StateStore
 
 SECRET = "s3cret-for-the-test"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(folder: Path, *, source: str = "", top: str = "",
@@ -231,3 +237,50 @@ def test_a_non_secret_value_from_an_unset_variable_is_refused_at_load(tmp_path: 
         'app_id = "haicang-demo"', 'app_id = "${ZYB_TEST_APP_ID}"'), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"national\.app_id: the environment variable"):
         config.load(path, {"ZYB_TEST_APP_SECRET": "x"})
+
+
+# a folder the user cannot write: as root, the test drops to nobody (setpriv) ------------
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder another user can read (pytest's tmp_path is 0700 root)."""
+    folder = Path(tempfile.mkdtemp(prefix="zyb-ro-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def as_unprivileged(folder: Path, config_path: Path, *argv: str) -> tuple[int, str]:
+    """`zybridge` run by a user who cannot write `folder` (root-owned, 0755)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: cannot drop to an unprivileged user")
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    else:
+        folder.chmod(0o555)
+    env = {k: v for k, v in os.environ.items() if k != "ZYBRIDGE_CONFIG"}
+    done = subprocess.run([*prefix, sys.executable, "-m", "bridge", "--config",
+                           str(config_path), *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**env, "ZYB_TEST_APP_SECRET": SECRET,
+                                                       "PYTHONDONTWRITEBYTECODE": "1"})
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_read_only_log_folder_is_exit_2_naming_log_path(shared_folder: Path) -> None:
+    (shared_folder / "logs").mkdir(mode=0o755)
+    path = write(shared_folder, log=str(shared_folder / "logs" / "bridge.jsonl"))
+    path.chmod(0o644)
+    code, out = as_unprivileged(shared_folder / "logs", path, "status")
+    assert code == 2, out
+    assert out.startswith("zybridge: error: log.path: cannot write"), out
+
+
+def test_a_read_only_state_folder_is_exit_2_naming_state_path(shared_folder: Path) -> None:
+    (shared_folder / "state").mkdir(mode=0o755)
+    path = write(shared_folder, state=str(shared_folder / "state" / "zybridge.db"), log="-")
+    path.chmod(0o644)
+    code, out = as_unprivileged(shared_folder / "state", path, "run")
+    assert code == 2, out
+    assert "state.path: cannot create" in out and "is not writable by this user" in out
