@@ -65,12 +65,12 @@ class Runtime:
 
 @contextmanager
 def open_runtime(cfg: Config, *, lock: bool = True) -> Iterator[Runtime]:
-    cfg.require_env()
     configcheck.preflight(cfg, listen=False)
     logs.register_secrets(secrets_of(cfg))
     with ExitStack() as stack:
-        if lock:
+        if lock:   # first: a command handed to the running daemon needs no secret here
             stack.enter_context(StateLock(cfg.state.path))
+        cfg.require_env()
         store = StateStore.open(cfg.state.path)
         stack.callback(store.close)
         n = cfg.national

@@ -2,7 +2,8 @@
 allows: contrib/zybridge.toml installed under a fresh root with only the edits step 3
 asks for, the secrets in an EnvironmentFile-style file, the folders systemd would make,
 then `check`, the daemon as the unit starts it (ZYBRIDGE_CONFIG, log to stderr), its
-probes, SIGTERM, the backup unit's command, and a read-only command without secrets."""
+probes, a read-only and a handed-over command without secrets (step 7 runs them as
+`zybridge`, who cannot read the secrets file), the backup unit's command, SIGTERM."""
 
 from __future__ import annotations
 
@@ -115,6 +116,9 @@ def test_the_operations_guide_as_written_ends_with_a_syncing_daemon(tmp_path: Pa
             sources = json.loads(out)["sources"]
             assert all(sum(c["synced"] for c in sources[name]["entities"].values()) > 0
                        for name in ("haicang", "shegong", "taibao"))
+            code, out = finish(zybridge(config, {}, "resync", "--source", "haicang",
+                                        "--entity", "volunteer", "--id", "1", "--yes"))
+            assert code == 0 and "handed to the running daemon" in out, out   # no secret
             code, out = finish(zybridge(config, {}, *backup_command(root)))   # step 8
             assert code == 0, out
         finally:
