@@ -302,16 +302,24 @@ def _describe(err: Any) -> str:
 
 
 def _absolute(cfg: Config) -> Config:
+    """Every `Path` value of every table made absolute: `~` is the home, and a relative
+    path is relative to the config file's folder (so a new path key needs nothing here)."""
     base = cfg.base_dir
 
     def rel(p: Path) -> Path:
         p = p.expanduser()
         return p if p.is_absolute() else (base / p)
 
-    sources = tuple(s.model_copy(update={"path": rel(s.path)}) if s.path else s
-                    for s in cfg.sources)
-    log = cfg.log
-    if log.path != "-":
-        log = log.model_copy(update={"path": str(rel(Path(log.path)))})
-    return cfg.model_copy(update={"state": StateConfig(path=rel(cfg.state.path)),
-                                  "sources": sources, "log": log})
+    def fix(model: BaseModel) -> BaseModel:
+        paths = {k: rel(v) for k, v in model if isinstance(v, Path)}
+        return model.model_copy(update=paths) if paths else model
+
+    updates: dict[str, Any] = {}
+    for key, value in cfg:
+        if isinstance(value, BaseModel):
+            updates[key] = fix(value)
+        elif isinstance(value, tuple) and all(isinstance(v, BaseModel) for v in value):
+            updates[key] = tuple(fix(v) for v in value)
+    if cfg.log.path != "-":   # a str: "-" is stderr
+        updates["log"] = cfg.log.model_copy(update={"path": str(rel(Path(cfg.log.path)))})
+    return cfg.model_copy(update=updates)
