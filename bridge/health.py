@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -29,17 +30,23 @@ from bridge.errors import ConfigError
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
-def interval_seconds(src: SourceConfig, now: datetime | None = None) -> float:
-    """A source's schedule as seconds: `every`, or the gap between its next cron runs."""
+def interval_seconds(src: SourceConfig, now: datetime | None = None,
+                     runs: int = 16) -> float:
+    """A source's schedule as seconds: `every`, or the longest gap between its next cron
+    runs (a weekday cron's weekend gap, not its daily one)."""
     if src.cron is None:
         return float(src.every_seconds or 300)
     trigger = CronTrigger.from_crontab(src.cron, timezone=TZ)
-    first = trigger.get_next_fire_time(None, now or datetime.now(UTC))
-    second = (trigger.get_next_fire_time(first, first + timedelta(seconds=1))
-              if first else None)
-    if first is None or second is None:
-        return 86_400.0
-    return max(1.0, float((second - first).total_seconds()))
+    times: list[datetime] = []
+    at = now or datetime.now(UTC)
+    for _ in range(runs):
+        nxt = trigger.get_next_fire_time(times[-1] if times else None, at)
+        if nxt is None:
+            break
+        times.append(nxt)
+        at = nxt + timedelta(seconds=1)
+    gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
+    return max(1.0, float(max(gaps))) if gaps else 86_400.0
 
 
 class Health:

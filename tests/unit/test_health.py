@@ -49,6 +49,10 @@ def test_interval_of_a_cron_source_is_the_gap_between_its_runs() -> None:
     assert health.interval_seconds(source("a", cron="*/10 * * * *")) == 600
 
 
+def test_interval_of_a_weekday_cron_is_its_weekend_gap() -> None:
+    assert health.interval_seconds(source("a", cron="0 9 * * 1-5")) == 3 * 86_400
+
+
 def test_healthy_while_every_source_cycled_within_three_intervals(
         probe: health.Health, clock: Clock) -> None:
     probe.cycle_finished("haicang")
