@@ -104,8 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def load_config(args: argparse.Namespace) -> config_mod.Config:
     cfg = config_mod.load(config_mod.find_config_path(args.config))
-    logs.setup(cfg.log.path, cfg.log.level, max_bytes=cfg.log.max_bytes,
-               backups=cfg.log.backups)
+    try:
+        logs.setup(cfg.log.path, cfg.log.level, max_bytes=cfg.log.max_bytes,
+                   backups=cfg.log.backups)
+    except OSError as exc:
+        raise ConfigError(f"log.path: cannot write {cfg.log.path}: {exc.strerror or exc}; "
+                          "give a writable file, or \"-\" for stderr") from exc
     return cfg
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from adapters.base import SourceAdapter
-from bridge import logs
-from bridge.config import Config, SourceConfig
+from bridge import configcheck, logs
+from bridge.config import Config, SourceConfig, is_set
 from bridge.errors import ConfigError
 from bridge.national import NationalClient
 from bridge.sync import SyncEngine
@@ -19,6 +19,7 @@ from state.store import StateStore
 
 
 def open_adapter(cfg: Config, src: SourceConfig) -> SourceAdapter:
+    cfg.require_env(src.name)   # a "${NAME}" of this source that is not set
     if src.kind == "sql":
         from adapters.sql import open_sql_source
 
@@ -40,9 +41,9 @@ def open_adapter(cfg: Config, src: SourceConfig) -> SourceAdapter:
 
 
 def secrets_of(cfg: Config) -> list[str]:
-    values = [cfg.national.app_secret.get_secret_value()]
+    values = [x.get_secret_value() for x in (cfg.national.app_secret,) if is_set(x)]
     for s in cfg.sources:
-        values += [x.get_secret_value() for x in (s.token, s.ref_key) if x is not None]
+        values += [x.get_secret_value() for x in (s.token, s.ref_key) if is_set(x)]
         if s.kind == "sql" and s.url:  # a database URL's password
             try:
                 password = urlsplit(s.url).password
@@ -64,10 +65,12 @@ class Runtime:
 
 @contextmanager
 def open_runtime(cfg: Config, *, lock: bool = True) -> Iterator[Runtime]:
+    configcheck.preflight(cfg, listen=False)
     logs.register_secrets(secrets_of(cfg))
     with ExitStack() as stack:
-        if lock:
+        if lock:   # first: a command handed to the running daemon needs no secret here
             stack.enter_context(StateLock(cfg.state.path))
+        cfg.require_env()
         store = StateStore.open(cfg.state.path)
         stack.callback(store.close)
         n = cfg.national

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from adapters.base import ENTITIES, Page, SourceAdapter, SourceRow
-from bridge import metrics, safety
+from bridge import safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop, TransientError
 from bridge.national import NationalClient
@@ -198,7 +198,6 @@ class SyncEngine:
             self._page_done()
         for row, _, result in results:
             if isinstance(result, Quarantined):
-                metrics.QUARANTINED.labels(src.name, row.entity).inc()
                 log.warning("quarantined", source=src.name, entity=row.entity,
                             external_ref=result.base_ref,
                             reasons=[f"{r.field}:{r.code}" for r in result.reasons])
