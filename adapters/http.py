@@ -18,10 +18,22 @@ tie: more rows on one instant than a page holds. Rows are deduplicated within a 
 are retried with tenacity, bounded, with an injectable sleep; then the read fails with
 TransientError (nothing of the failed page is staged; the cursor stays on the last staged
 page). 401/403 are ConfigError (the token is wrong). The token is never logged.
+
+It is another organization's server (§B): each request has an overall deadline
+(`timeout_s`, however slowly the bytes arrive: the body is streamed, the deadline checked
+between chunks, and a watchdog shuts the socket when it passes while a read waits) and a
+size cap (`max_page_mb`, counted on the decoded bytes as they stream: a larger body is
+never read whole). A request past either, or a body nested too deep for the parser, fails
+the read at once with TransientError, not retried: the engine counts it against this
+source and goes on with the others.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +55,7 @@ TICK = timedelta(microseconds=1)
 SKEW = timedelta(seconds=300)  # how far ahead of this machine's clock a stamp may be
 MAX_TIE_PAGES = 10_000
 TIE_WALKS = 4
+MB = 1 << 20
 Batch = tuple[list[SourceRow], datetime]
 
 
@@ -125,7 +138,8 @@ def lookback_start(since: Cursor | None, lookback_s: int) -> datetime:
 # --- opening --------------------------------------------------------------------------
 
 def open_http_source(url: str, token: SecretStr | str | None, *, mapping: str = "shegong",
-                     timeout_s: float = 10.0, retry: RetryPolicy | None = None,
+                     timeout_s: float = 30.0, max_page_mb: float = 16.0,
+                     retry: RetryPolicy | None = None,
                      sleep: Callable[[float], None] = time.sleep,
                      transport: httpx.BaseTransport | None = None) -> HttpSource:
     """An agency source at `url` (scheme and host, e.g. http://127.0.0.1:8760). Opening
@@ -143,7 +157,16 @@ def open_http_source(url: str, token: SecretStr | str | None, *, mapping: str = 
     client = httpx.Client(base_url=base, timeout=timeout_s, transport=transport,
                           headers={"Authorization": f"Bearer {secret}",
                                    "Accept": "application/json"})
-    return HttpSource(client, endpoints, retry or RetryPolicy(), sleep)
+    return HttpSource(client, endpoints, retry or RetryPolicy(), sleep,
+                      Budget(timeout_s, int(max_page_mb * MB)))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one request may take: seconds in all, bytes of body."""
+
+    timeout_s: float = 30.0
+    max_bytes: int = 16 * MB
 
 
 class HttpSource:
@@ -151,11 +174,13 @@ class HttpSource:
     project) read as empty."""
 
     def __init__(self, client: httpx.Client, endpoints: Sequence[Endpoint],
-                 retry: RetryPolicy, sleep: Callable[[float], None]) -> None:
+                 retry: RetryPolicy, sleep: Callable[[float], None],
+                 budget: Budget | None = None) -> None:
         self._client = client
         self._endpoints = {e.stream: e for e in endpoints}
         self._retry = retry
         self._sleep = sleep
+        self._budget = budget or Budget()
 
     def __repr__(self) -> str:   # never show the token
         return f"HttpSource({self._client.base_url!s})"
@@ -313,10 +338,18 @@ class HttpSource:
         return seconds
 
     def _get(self, path: str, params: Mapping[str, str], with_cursor: bool) -> Any:
+        deadline = time.monotonic() + self._budget.timeout_s
         try:
-            response = self._client.get(path, params=params)
+            with self._client.stream("GET", path, params=params) as response:
+                self._check(response, path, with_cursor)
+                data = self._body(response, path, deadline)
         except httpx.TransportError as exc:   # connect, timeout, a connection cut mid-page
+            if time.monotonic() >= deadline:
+                raise self._late(path) from None
             raise _Retryable(type(exc).__name__) from None
+        return _json(data, path)
+
+    def _check(self, response: httpx.Response, path: str, with_cursor: bool) -> None:
         status = response.status_code
         if status in (401, 403):
             raise ConfigError(f"agency source: HTTP {status} on {path}: the token is wrong "
@@ -330,10 +363,57 @@ class HttpSource:
                               "root?")
         if status != 200:
             raise TransientError(f"agency source: HTTP {status} on {path}", status=status)
+
+    def _body(self, response: httpx.Response, path: str, deadline: float) -> bytes:
+        """The body as it streams, within the deadline and the size cap."""
+        cap = self._budget.max_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise self._big(path)
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (response,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            return response.json()
-        except ValueError:
-            raise _Retryable("a body that is not JSON") from None
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise self._big(path)
+                if time.monotonic() >= deadline:
+                    raise self._late(path)
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            watchdog.cancel()
+
+    def _late(self, path: str) -> TransientError:
+        return TransientError(f"agency source: {path} took longer than its deadline of "
+                              f"{self._budget.timeout_s:g} s (timeout_s)")
+
+    def _big(self, path: str) -> TransientError:
+        return TransientError(f"agency source: {path} answered more than "
+                              f"{self._budget.max_bytes / MB:g} MB (max_page_mb)")
+
+
+def _shut(response: httpx.Response) -> None:
+    """Wake a read blocked on the response's socket: the deadline has passed."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _json(data: bytes, path: str) -> Any:
+    """The body as JSON; a body nested too deep for the parser is a failed read."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise TransientError(f"agency source: {path} answered JSON nested too deep to "
+                             "read") from None
+    except ValueError:
+        raise _Retryable("a body that is not JSON") from None
 
 
 def _page_of(body: Any, path: str) -> tuple[list[dict[str, Any]], str | None]:
