@@ -78,9 +78,13 @@ def id_digits(value: object) -> object:
 
 def lost_in_cell(value: object) -> bool:
     """A numeric cell of more than 15 significant digits, or a value in scientific
-    notation: digits Excel has dropped."""
+    notation: digits Excel has dropped. An XLSX number read as a float was stored with a
+    point or an exponent (Excel writes an 18-digit number as `3.50205199006075E+17`), so
+    a float of ID length is scientific notation too."""
+    if isinstance(value, float):
+        return abs(value) >= 1e15 or significant_digits(value) > 15
     if _is_number(value):
-        assert isinstance(value, int | float | Decimal)
+        assert isinstance(value, int | Decimal)
         return significant_digits(value) > 15
     s = text(value)
     return s is not None and _SCIENTIFIC.fullmatch("".join(nfkc(s).split())) is not None
