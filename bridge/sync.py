@@ -102,6 +102,7 @@ class SyncEngine:
                 safety.check_destructive(self.store, self.cfg.safety, names, live)
             report.push = pump.finish() if pump else self.push(entities, names)
             pump = None
+            self._receipts()
             status = "stopped" if self.stop.is_set() else (
                 "ok" if report.ok else "partial" if report.failed else "undelivered")
         except SafetyStop as exc:
@@ -122,6 +123,15 @@ class SyncEngine:
             structlog.contextvars.unbind_contextvars("run_id")
         log.info("cycle done", **report.as_dict())
         return report
+
+    def _receipts(self) -> None:
+        """The sheet files' receipts (bridge/receipts.py); never a failed cycle."""
+        from bridge.receipts import write_receipts
+
+        try:
+            write_receipts(self.cfg, self.store, self.adapters)
+        except Exception as exc:
+            log.error("receipts not written", error=f"{type(exc).__name__}: {exc}")
 
     def _pump(self, entities: Collection[str] | None,
               names: Sequence[str]) -> PushPump | None:
