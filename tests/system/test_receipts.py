@@ -4,6 +4,7 @@ to end: the 志愿云 sample store and a folder of sheets syncing into the sandb
 from __future__ import annotations
 
 import io
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -57,12 +58,13 @@ def receipt(inbox: Path, name: str) -> list[tuple[str, ...]]:
             for row in book.active.iter_rows(values_only=True)][1:]
 
 
-def state_status(cfg: config_mod.Config, inbox: Path) -> dict[tuple[str, int], str]:
+def state_status(cfg: config_mod.Config, inbox: Path,
+                 key: str = REF_KEY) -> dict[tuple[str, int], str]:
     """(file, row) → the worse status in the state of the row's volunteer and service
     record (the statuses `zybridge status` counts)."""
     by_key = {(r["entity"], r["local_id"]): r["status"] for r in state_rows(cfg)
               if r["source"] == "taibao"}
-    src = open_files_source(inbox, inbox, mapping="taiwan_sheets", ref_key=REF_KEY)
+    src = open_files_source(inbox, inbox, mapping="taiwan_sheets", ref_key=key)
     out: dict[tuple[str, int], str] = {}
     for f, read in src.outcomes():
         for p in read.rows:
@@ -149,3 +151,19 @@ def test_precision_lost_ids_are_never_sent_and_each_is_its_own_refused_row(
     assert [line[4] for line in lines[:len(numbers)]] == ["已隔离"] * len(numbers)
     assert all(messages.text("PRECISION_LOST") in line[5] for line in lines[:len(numbers)])
     assert lines[len(numbers)][4:] == ("已跳过", messages.text("ROW_TOTAL"))
+
+
+def test_the_demo_writes_the_receipts_of_its_sheet_folder_matching_the_state(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    assert main(["demo", "--dir", str(tmp_path / "demo")]) == 0
+    capsys.readouterr()
+    inbox = tmp_path / "demo" / "inbox" / "taibao"
+    cfg = config_mod.load(tmp_path / "demo" / "zybridge.toml")
+    states = state_status(cfg, inbox, key=os.environ["TAIBAO_REF_KEY"])
+    names = sorted(p.name for p in inbox.iterdir() if p.is_file())
+    assert names and len(states) > 0
+    for name in names:
+        for _, row, _, _, word, _ in receipt(inbox, name):
+            assert STATUS_WORDS[word] == states[(name, int(row))], (name, row, word)
