@@ -63,7 +63,8 @@ from mappings.normalize import CST
 __all__ = ["FilesSource", "Limits", "Parsed", "decode", "open_files_source", "snapshot"]
 log = structlog.get_logger("adapters.files")
 SUFFIXES = (".csv", ".xlsx")
-CACHE_FILES = 64           # parsed files kept, by content hash
+CACHE_FILES = 64           # parsed files kept, by content hash…
+CACHE_ROWS = 200_000       # …and no more rows than this in all (the newest file always)
 DIGEST_CHARS = 32
 CHUNK = 1 << 20
 
@@ -263,7 +264,9 @@ class FilesSource:
             return None     # not cached: said again each cycle until the file is whole
         with self._lock:
             self._parsed[f.digest] = read
-            while len(self._parsed) > CACHE_FILES:
+            while len(self._parsed) > 1 and (
+                    len(self._parsed) > CACHE_FILES
+                    or sum(len(r.rows) for r in self._parsed.values() if r) > CACHE_ROWS):
                 self._parsed.popitem(last=False)
         return read
 

@@ -298,6 +298,7 @@ def _records(rows: Iterable[tuple[int, list[Any]]], schema: Schema, file: str,
     out, total rows named as skipped); the header's width. Refused past `max_rows`."""
     columns: dict[int, str] | None = None
     width = 0
+    shared: dict[object, object] = {}   # one object per repeated cell value of the file
     for number, row in rows:
         if columns is None:
             if number > HEADER_SCAN_ROWS:
@@ -313,7 +314,7 @@ def _records(rows: Iterable[tuple[int, list[Any]]], schema: Schema, file: str,
         if _undecodable(row):
             out.rows.append(Parsed(where, None))
             continue
-        cells = {name: row[i] for i, name in columns.items() if i < len(row)}
+        cells = {name: _share(shared, row[i]) for i, name in columns.items() if i < len(row)}
         if schema.is_blank(cells) or all(schema.header_name(v) == k for k, v in cells.items()
                                          if v is not None):
             continue
@@ -324,6 +325,13 @@ def _records(rows: Iterable[tuple[int, list[Any]]], schema: Schema, file: str,
     if columns is None:
         raise NoHeader("no header row")
     return width
+
+
+def _share(shared: dict[object, object], value: Any) -> Any:
+    """The file's one copy of a short text (性别, 证件类型, 活动编号, dates repeat)."""
+    if isinstance(value, str) and len(value) <= 64 and len(shared) < 1 << 16:
+        return shared.setdefault(value, value)
+    return value
 
 
 def _header(row: Sequence[Any], schema: Schema) -> dict[int, str]:
