@@ -30,10 +30,6 @@ source and goes on with the others.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +42,7 @@ from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from adapters.base import Cursor, Page, SourceRow, Stream
+from adapters.httpbody import MB, Budget, NotJson, parse_json, read_body
 from bridge.errors import ConfigError, TransientError
 
 log = structlog.get_logger("adapters.http")
@@ -55,7 +52,6 @@ TICK = timedelta(microseconds=1)
 SKEW = timedelta(seconds=300)  # how far ahead of this machine's clock a stamp may be
 MAX_TIE_PAGES = 10_000
 TIE_WALKS = 4
-MB = 1 << 20
 Batch = tuple[list[SourceRow], datetime]
 
 
@@ -159,14 +155,6 @@ def open_http_source(url: str, token: SecretStr | str | None, *, mapping: str = 
                                    "Accept": "application/json"})
     return HttpSource(client, endpoints, retry or RetryPolicy(), sleep,
                       Budget(timeout_s, int(max_page_mb * MB)))
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What one request may take: seconds in all, bytes of body."""
-
-    timeout_s: float = 30.0
-    max_bytes: int = 16 * MB
 
 
 class HttpSource:
@@ -342,12 +330,15 @@ class HttpSource:
         try:
             with self._client.stream("GET", path, params=params) as response:
                 self._check(response, path, with_cursor)
-                data = self._body(response, path, deadline)
+                data = read_body(response, path, self._budget, deadline)
         except httpx.TransportError as exc:   # connect, timeout, a connection cut mid-page
             if time.monotonic() >= deadline:
-                raise self._late(path) from None
+                raise self._budget.late(path) from None
             raise _Retryable(type(exc).__name__) from None
-        return _json(data, path)
+        try:
+            return parse_json(data, path)
+        except NotJson as exc:
+            raise _Retryable(str(exc)) from None
 
     def _check(self, response: httpx.Response, path: str, with_cursor: bool) -> None:
         status = response.status_code
@@ -363,58 +354,6 @@ class HttpSource:
                               "root?")
         if status != 200:
             raise TransientError(f"agency source: HTTP {status} on {path}", status=status)
-
-    def _body(self, response: httpx.Response, path: str, deadline: float) -> bytes:
-        """The body as it streams, within the deadline and the size cap."""
-        cap = self._budget.max_bytes
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise self._big(path)
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (response,))
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    raise self._big(path)
-                if time.monotonic() >= deadline:
-                    raise self._late(path)
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            watchdog.cancel()
-
-    def _late(self, path: str) -> TransientError:
-        return TransientError(f"agency source: {path} took longer than its deadline of "
-                              f"{self._budget.timeout_s:g} s (timeout_s)")
-
-    def _big(self, path: str) -> TransientError:
-        return TransientError(f"agency source: {path} answered more than "
-                              f"{self._budget.max_bytes / MB:g} MB (max_page_mb)")
-
-
-def _shut(response: httpx.Response) -> None:
-    """Wake a read blocked on the response's socket: the deadline has passed."""
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def _json(data: bytes, path: str) -> Any:
-    """The body as JSON; a body nested too deep for the parser is a failed read."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise TransientError(f"agency source: {path} answered JSON nested too deep to "
-                             "read") from None
-    except ValueError:
-        raise _Retryable("a body that is not JSON") from None
-
 
 def _page_of(body: Any, path: str) -> tuple[list[dict[str, Any]], str | None]:
     data = body.get("data") if isinstance(body, dict) else None

@@ -66,10 +66,6 @@ class NationalConfig(_Frozen):
         return self
 
 
-_KIND_KEYS = {"max_file_mb": "files", "max_rows": "files", "receipts": "files",
-              "timeout_s": "http", "max_page_mb": "http"}
-
-
 class SourceConfig(_Frozen):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     kind: Literal["sql", "http", "files"]
@@ -84,7 +80,8 @@ class SourceConfig(_Frozen):
     lookback_s: int = Field(default=600, ge=0)
     reconcile_cron: str = "30 3 * * *"
     page_size: int = Field(default=500, ge=1, le=10_000)
-    # limits of a source's input (local-sources.md §B, §C): files, then http
+    # limits of a source's input (local-sources.md §B, §C): the first three are read by
+    # files sources, the last two by http sources; other kinds ignore them
     max_file_mb: float = Field(default=20.0, gt=0)
     max_rows: int = Field(default=100_000, ge=1)
     receipts: str = "receipts"
@@ -114,9 +111,6 @@ class SourceConfig(_Frozen):
             raise ValueError(f"a {self.kind} source needs url")
         if self.kind == "files" and self.path is None:
             raise ValueError("a files source needs path")
-        for key, kind in _KIND_KEYS.items():
-            if key in self.model_fields_set and self.kind != kind:
-                raise ValueError(f"{key} is a key of {kind} sources only")
         return self
 
     @property
