@@ -190,12 +190,13 @@ class FilesSource:
             self._parsed.clear()
 
     # what the receipts read --------------------------------------------------------------
-    def outcomes(self) -> list[tuple[SheetFile, FileRead]]:
+    def outcomes(self, skip: Callable[[SheetFile], bool] = lambda f: False
+                 ) -> list[tuple[SheetFile, FileRead]]:
         """Every sheet file of the folder and what reading it gave (refusals included;
-        files still being written left out)."""
+        files still being written, and those `skip` names, left out)."""
         out = []
         for f in self.files():
-            read = self._parse(f)
+            read = None if skip(f) else self._parse(f)
             if read is not None:
                 out.append((f, read))
         return out

@@ -10,7 +10,9 @@ service record's, so a row waiting for its push reads 等待中 and later 已同
 
 A receipt is written only when its lines change (their hash is kept in the workbook's
 keywords), through a 0600 temporary file renamed over the old one. Every cell is a text
-cell: nothing a spreadsheet would run as a formula.
+cell: nothing a spreadsheet would run as a formula. A file refused whole is not looked
+at again while its receipt says so for the same content (the keywords hold the file's
+content hash too), so a refusal is logged once, not once per process.
 """
 
 from __future__ import annotations
@@ -63,13 +65,21 @@ def write_receipts(cfg: Config, store: StateStore, adapters: Mapping[str, Source
             continue
         folder = adapter.folder / src.receipts
         try:
-            for f, read in adapter.outcomes():
-                lines = receipt_lines(store, src.name, adapter, f, read, lang)
-                if write_receipt(folder / (f.name + SUFFIX), lines, lang):
-                    written.append(folder / (f.name + SUFFIX))
+            written += _source_receipts(store, src.name, adapter, folder, lang)
         except OSError as exc:
             log.error("receipts could not be written", source=src.name,
                       folder=redact(str(folder)), error=type(exc).__name__)
+    return written
+
+
+def _source_receipts(store: StateStore, source: str, adapter: FilesSource, folder: Path,
+                     lang: messages.Lang) -> list[Path]:
+    written = []
+    for f, read in adapter.outcomes(lambda f: _refused(folder / (f.name + SUFFIX), f)):
+        lines = receipt_lines(store, source, adapter, f, read, lang)
+        mark = f"{f.digest} refused" if read.refusal is not None else f.digest
+        if write_receipt(folder / (f.name + SUFFIX), lines, lang, mark):
+            written.append(folder / (f.name + SUFFIX))
     return written
 
 
@@ -134,25 +144,32 @@ def lines_digest(lines: Sequence[Line]) -> str:
     return hashlib.sha256(json.dumps(lines, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-def written_digest(path: Path) -> str | None:
-    """The lines' hash an existing receipt was written with (None: none, or unreadable)."""
+def written_keywords(path: Path) -> list[str]:
+    """The keywords an existing receipt was written with: its lines' hash, then the
+    file's mark (content hash, `refused`); [] when there is none or it is unreadable."""
     try:
         with zipfile.ZipFile(path) as book:
             core = book.read("docProps/core.xml").decode("utf-8", "replace")
     except (OSError, KeyError, zipfile.BadZipFile):
-        return None
-    found = re.search(r"<cp:keywords>([0-9a-f]{32})</cp:keywords>", core)
-    return found[1] if found else None
+        return []
+    found = re.search(r"<cp:keywords>([0-9a-z \-]{1,200})</cp:keywords>", core)
+    return found[1].split() if found else []
 
 
-def write_receipt(path: Path, lines: Sequence[Line], lang: messages.Lang = "zh") -> bool:
+def _refused(path: Path, f: SheetFile) -> bool:
+    """Whether the receipt already says this very content was refused whole."""
+    return written_keywords(path)[1:] == [f.digest, "refused"]
+
+
+def write_receipt(path: Path, lines: Sequence[Line], lang: messages.Lang = "zh",
+                  mark: str = "") -> bool:
     """Write the receipt unless it already holds these lines; whether it was written."""
-    digest = lines_digest(lines)
-    if written_digest(path) == digest:
+    keywords = f"{lines_digest(lines)} {mark}".strip()
+    if " ".join(written_keywords(path)) == keywords:
         return False
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     book = openpyxl.Workbook(write_only=True)
-    book.properties.keywords = digest
+    book.properties.keywords = keywords
     sheet = book.create_sheet("回执" if lang == "zh" else "receipt")
     sheet.append([_text_cell(sheet, v) for v in COLUMNS[lang]])
     for line in lines:

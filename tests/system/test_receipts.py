@@ -167,3 +167,19 @@ def test_the_demo_writes_the_receipts_of_its_sheet_folder_matching_the_state(
     for name in names:
         for _, row, _, _, word, _ in receipt(inbox, name):
             assert STATUS_WORDS[word] == states[(name, int(row))], (name, row, word)
+
+
+def test_a_file_refused_whole_is_logged_once_and_its_receipt_says_why(
+        tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest],
+        inbox: Path) -> None:
+    from structlog.testing import capture_logs
+
+    store, _ = sample
+    (inbox / "bomb.xlsx").write_bytes(hostile_xlsx([sheet_row()], merged="A1:XFD1048576"))
+    cfg = config(tmp_path, sandbox, store, inbox)
+    with capture_logs() as logs:
+        cycle(cfg)
+        cycle(cfg)      # another runtime: a new adapter, as a new process would be
+    assert len([e for e in logs if e.get("code") == "MERGED_TOO_BIG"]) == 1
+    assert receipt(inbox, "bomb.xlsx") == [
+        ("", "", "", "", "整个文件未读取", messages.text("MERGED_TOO_BIG", limit=1_000_000))]
