@@ -74,3 +74,14 @@ def test_a_page_over_the_size_cap_is_refused_before_it_is_read_whole(
         read_all(source(agency, max_page_mb=16))
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 100 * 1024
+
+
+def test_a_read_waiting_when_the_deadline_passes_is_cut_at_the_deadline(
+        agency: AgencyServer) -> None:
+    """Bytes at 0 s and 1.9 s, the next at 3.8 s: the read waiting from 1.9 s is cut by
+    the watchdog at the 3 s deadline, not by the next byte nor by the per-read timeout."""
+    agency.set_faults(hostile={"drip_s": 1.9})
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="deadline"):
+        read_all(source(agency, timeout_s=3.0))
+    assert time.monotonic() - started < 3.5
