@@ -40,7 +40,7 @@ from mappings import messages
 from mappings.mask import mask_id, mask_name, redact
 from mappings.normalize import text
 from mappings.taiwan_sheets import FIELD_HEADERS
-from state.sheetrows import RowOutcome, row_outcomes
+from state.sheetrows import RowOutcome, row_outcomes, source_fingerprint
 from state.store import StateStore
 
 log = structlog.get_logger("bridge.receipts")
@@ -74,10 +74,15 @@ def write_receipts(cfg: Config, store: StateStore, adapters: Mapping[str, Source
 
 def _source_receipts(store: StateStore, source: str, adapter: FilesSource, folder: Path,
                      lang: messages.Lang) -> list[Path]:
+    """The source's receipts. A file is not read again for its receipt when the receipt
+    was written for the same content and either refused it whole or was written when
+    the state held what it holds now for the source (its fingerprint)."""
+    state = source_fingerprint(store.conn, source)
     written = []
-    for f, read in adapter.outcomes(lambda f: _refused(folder / (f.name + SUFFIX), f)):
+    for f, read in adapter.outcomes(lambda f: _settled(folder / (f.name + SUFFIX), f, state,
+                                                       lang)):
         lines = receipt_lines(store, source, adapter, f, read, lang)
-        mark = f"{f.digest} refused" if read.refusal is not None else f.digest
+        mark = f"{f.digest} {state} {lang}" + (" refused" if read.refusal is not None else "")
         if write_receipt(folder / (f.name + SUFFIX), lines, lang, mark):
             written.append(folder / (f.name + SUFFIX))
     return written
@@ -145,8 +150,9 @@ def lines_digest(lines: Sequence[Line]) -> str:
 
 
 def written_keywords(path: Path) -> list[str]:
-    """The keywords an existing receipt was written with: its lines' hash, then the
-    file's mark (content hash, `refused`); [] when there is none or it is unreadable."""
+    """The keywords an existing receipt was written with: its lines' hash, then its mark
+    (the file's content hash, the state's fingerprint, the language, `refused`); []
+    when there is none or it is unreadable."""
     try:
         with zipfile.ZipFile(path) as book:
             core = book.read("docProps/core.xml").decode("utf-8", "replace")
@@ -156,9 +162,13 @@ def written_keywords(path: Path) -> list[str]:
     return found[1].split() if found else []
 
 
-def _refused(path: Path, f: SheetFile) -> bool:
-    """Whether the receipt already says this very content was refused whole."""
-    return written_keywords(path)[1:] == [f.digest, "refused"]
+def _settled(path: Path, f: SheetFile, state: str, lang: messages.Lang) -> bool:
+    """Whether the receipt already tells what it would tell now: this very content was
+    refused whole, or nothing the receipt shows has changed in the state since."""
+    words = written_keywords(path)
+    if words[1:2] != [f.digest]:
+        return False
+    return words[4:] == ["refused"] or words[2:4] == [state, lang]
 
 
 def write_receipt(path: Path, lines: Sequence[Line], lang: messages.Lang = "zh",

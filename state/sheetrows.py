@@ -3,6 +3,7 @@ status (the one `zybridge status` counts), its reasons, and a dead letter's erro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -55,3 +56,16 @@ def _list(text: str | None) -> list[dict[str, str]]:
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for at in range(0, len(items), CHUNK):
         yield items[at:at + CHUNK]
+
+
+def source_fingerprint(conn: sqlite3.Connection, source: str) -> str:
+    """A hash of every status and reason the state holds for the source's rows and dead
+    letters: equal while nothing a receipt shows has changed."""
+    digest = hashlib.sha256()
+    for row in conn.execute("SELECT entity, local_id, status, reasons FROM rows "
+                            "WHERE source = ? ORDER BY entity, local_id", (source,)):
+        digest.update(repr(tuple(row)).encode())
+    for row in conn.execute("SELECT ref, last_seen, errors FROM dead_letters WHERE source = ? "
+                            "ORDER BY ref", (source,)):
+        digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()[:16]

@@ -183,3 +183,26 @@ def test_a_file_refused_whole_is_logged_once_and_its_receipt_says_why(
     assert len([e for e in logs if e.get("code") == "MERGED_TOO_BIG"]) == 1
     assert receipt(inbox, "bomb.xlsx") == [
         ("", "", "", "", "整个文件未读取", messages.text("MERGED_TOO_BIG", limit=1_000_000))]
+
+
+def test_a_cycle_that_changes_nothing_reads_no_sheet_again_for_the_receipts(
+        tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest],
+        inbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters import files
+
+    store, manifest = sample
+    drop_sheets(inbox, manifest, store)
+    cfg = config(tmp_path, sandbox, store, inbox)
+    cycle(cfg)
+    reads: list[str] = []
+    for name in ("read_csv", "read_xlsx"):
+        real = getattr(files, name)
+        monkeypatch.setattr(files, name, lambda raw, *a, _real=real, **k: (
+            reads.append(a[1]), _real(raw, *a, **k))[1])
+    cycle(cfg)
+    assert reads == []
+    book = hostile_xlsx([sheet_row(*service(manifest, 20), 活动编号=ACTIVITY,
+                                         证件号码="10234571", **{"服务时长(小时)": "2"})])
+    (inbox / "2026-07.xlsx").write_bytes(book)
+    cycle(cfg)
+    assert "2026-07.xlsx" in reads and receipt(inbox, "2026-07.xlsx")[0][4] == "已同步"
