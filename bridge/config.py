@@ -118,6 +118,21 @@ class SourceConfig(_Frozen):
     lookback_s: int = Field(default=600, ge=0)
     reconcile_cron: str = "30 3 * * *"
     page_size: int = Field(default=500, ge=1, le=10_000)
+    # limits of a source's input (local-sources.md §B, §C): the first three are read by
+    # files sources, the last two by http sources; other kinds ignore them
+    max_file_mb: float = Field(default=20.0, gt=0)
+    max_rows: int = Field(default=100_000, ge=1)
+    receipts: str = "receipts"
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_page_mb: float = Field(default=16.0, gt=0)
+
+    @field_validator("receipts")
+    @classmethod
+    def _receipts(cls, value: str) -> str:
+        if value and (Path(value).is_absolute() or ".." in Path(value).parts):
+            raise ValueError("receipts is a folder name inside the source's path (or \"\" "
+                             "for none)")
+        return value
 
     @field_validator("every")
     @classmethod

@@ -29,6 +29,9 @@ REQUESTS = Counter("zybridge_requests_total", "Batch requests sent, by HTTP stat
                    ["path", "status"], registry=REGISTRY)
 RETRIES = Counter("zybridge_retries_total", "Batch attempts after the first",
                   registry=REGISTRY)
+SOURCE_FAILURES = Counter("zybridge_source_failures_total",
+                          "Reads of a source that failed (its server, its files)", ["source"],
+                          registry=REGISTRY)
 RATE_LIMITED = Counter("zybridge_rate_limited_total", "429 answers", registry=REGISTRY)
 LATENCY = Histogram("zybridge_batch_seconds", "Duration of one batch attempt", ["path"],
                     registry=REGISTRY,

@@ -29,13 +29,15 @@ def open_adapter(cfg: Config, src: SourceConfig) -> SourceAdapter:
         from adapters.http import open_http_source
 
         assert src.url is not None
-        return open_http_source(src.url, src.token, mapping=src.mapping)
+        return open_http_source(src.url, src.token, mapping=src.mapping,
+                                timeout_s=src.timeout_s, max_page_mb=src.max_page_mb)
     if src.kind == "files":
-        from adapters.files import open_files_source
+        from adapters.files import Limits, open_files_source
 
         assert src.path is not None
         key = src.ref_key.get_secret_value() if src.ref_key else None
-        return open_files_source(src.path, cfg.base_dir, mapping=src.mapping, ref_key=key)
+        return open_files_source(src.path, cfg.base_dir, mapping=src.mapping, ref_key=key,
+                                 limits=Limits(src.max_file_mb, src.max_rows))
     raise ConfigError(f"source {src.name}: adapter kind {src.kind!r} is not available in this "
                       "version of zhiyuan-bridge")
 
