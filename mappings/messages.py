@@ -34,6 +34,10 @@ _REASONS: dict[str, tuple[str, str]] = {
     "PRECISION_LOST": ("证件号码已被 Excel 当作数字保存，后几位已丢失：请把该列设为文本后重新填写",
                        "Excel stored the ID number as a number and lost its last digits: "
                        "format the column as text and type the numbers again"),
+    "COUNTY_FALLBACK": ("乡镇（街道）代码 {code} 不在民政部乡镇级区划名单中，已按区县级区划报送："
+                        "请在源系统中更正乡镇代码",
+                        "township {code} is not in the Ministry of Civil Affairs' township "
+                        "list; sent at county level: correct the township code in the source"),
     # finer reasons of sheet cells (code INVALID_FORMAT or REQUIRED, this text)
     "DATE_IS_NUMBER": ("应为日期时间，单元格却是一个数字：请设为日期格式后重新填写",
                        "a date or time was expected but the cell holds a bare number: "
