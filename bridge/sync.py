@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from adapters.base import ENTITIES, Page, SourceAdapter, SourceRow
-from bridge import safety
+from bridge import metrics, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop, TransientError
 from bridge.national import NationalClient
