@@ -6,12 +6,14 @@ problem is reported at once, naming the key and never the value of a secret.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -58,12 +60,20 @@ class NationalConfig(_Frozen):
     retry_base_s: float = Field(default=0.5, gt=0)   # first backoff ceiling (full jitter)
     retry_cap_s: float = Field(default=30.0, gt=0)   # largest backoff ceiling
     pipeline: bool = True  # send creations while a cycle is still staging (bridge/pump.py)
+    ca_bundle: Path | None = None     # a PEM file: a government intranet's own CA
+    client_cert: Path | None = None   # mutual TLS: the client certificate (PEM)…
+    client_key: Path | None = None    # …and its key
 
-    @model_validator(mode="after")
-    def _url(self) -> NationalConfig:
-        if not re.match(r"^https?://[^/\s]+", self.base_url):
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("base_url must be an http(s) URL")
-        return self
+        parts = urlsplit(value)
+        if parts.scheme != "https" and not _loopback(parts.hostname or ""):
+            raise ValueError("base_url must be https:// unless its host is a loopback address "
+                             "(127.0.0.1, ::1, localhost)")
+        return value
 
 
 class SourceConfig(_Frozen):
@@ -117,7 +127,39 @@ class MetricsConfig(_Frozen):
     listen: str = Field(default="127.0.0.1:9464", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$")
 
 
+# the audit seal's anchor, retention, TLS (issue 18) ---------------------------------------
+class AuditConfig(_Frozen):
+    anchor_path: Path | None = None      # every seal is appended here too (0600, JSON lines)
+
+
+class RetentionConfig(_Frozen):
+    sent_bodies_days: int = Field(default=30, ge=0)
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_tls(national: NationalConfig) -> list[str]:
+    """The TLS files named in [national] must exist (paths already made absolute)."""
+    problems = []
+    for name in ("ca_bundle", "client_cert", "client_key"):
+        path = getattr(national, name)
+        if path is not None and not path.is_file():
+            problems.append(f"national.{name}: no file at {path}")
+    if (national.client_cert is None) != (national.client_key is None):
+        problems.append("national.client_cert: give client_cert and client_key together")
+    return problems
+
+
 class Config(_Frozen):
+    audit: AuditConfig = AuditConfig()
+    retention: RetentionConfig = RetentionConfig()
     state: StateConfig = StateConfig()
     log: LogConfig = LogConfig()
     national: NationalConfig
@@ -178,7 +220,10 @@ def parse(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, str]) -> Co
         except ValidationError as exc:
             problems.extend(_describe(err) for err in exc.errors())
         else:
-            return _absolute(cfg)
+            cfg = _absolute(cfg)
+            problems.extend(_check_tls(cfg.national))
+            if not problems:
+                return cfg
     raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
@@ -226,5 +271,11 @@ def _absolute(cfg: Config) -> Config:
     log = cfg.log
     if log.path != "-":
         log = log.model_copy(update={"path": str(rel(Path(log.path)))})
+    tls = {name: rel(p) for name in ("ca_bundle", "client_cert", "client_key")
+           if (p := getattr(cfg.national, name)) is not None}
+    anchor = cfg.audit.anchor_path
     return cfg.model_copy(update={"state": StateConfig(path=rel(cfg.state.path)),
-                                  "sources": sources, "log": log})
+                                  "sources": sources, "log": log,
+                                  "national": cfg.national.model_copy(update=tls),
+                                  "audit": AuditConfig(anchor_path=rel(anchor) if anchor
+                                                       else None)})

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.errors import ConfigError, StateError
-from state import audit, migrations
+from state import migrations
+from state import seal as seals
 from state.lock import StateLock
 
 OK, BROKEN = 0, 2
@@ -144,7 +145,7 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> Health:
     bad_keys = conn.execute("PRAGMA foreign_key_check").fetchall()
     problems += [f"foreign key: {table} row {rowid} names a missing {parent}"
                  for table, rowid, parent, _ in bad_keys[:10]]
-    verdict = audit.verify(conn, _audit_key(), require_seal=False)
+    verdict = seals.verify(conn, _audit_key())
     if not verdict.ok:
         problems.append(f"audit log broken at entry {verdict.broken_at}: {verdict.problem}")
     return Health(path, version, verdict.entries, tuple(problems))

@@ -24,6 +24,7 @@ from bridge.stage import Stager
 from mappings import get as get_mapping
 from mappings.result import MapContext, MapResult, Quarantined, Reason
 from mappings.result import ref as make_ref
+from state import keys, seal
 from state.store import SourceText, StateStore
 
 log = structlog.get_logger("bridge.sync")
@@ -114,6 +115,10 @@ class SyncEngine:
                 pump.abandon()
             report.seconds = time.monotonic() - started
             self.store.finish_run(report.run_id, status, report.as_dict(), error)
+            if self.client is not None:  # a dry run's throw-away copy is never sealed
+                seal.end_of_cycle(self.store, report.run_id, key=keys.key_from_env(),
+                                  anchor=self.cfg.audit.anchor_path, now=self.now(),
+                                  keep_days=self.cfg.retention.sent_bodies_days)
             structlog.contextvars.unbind_contextvars("run_id")
         log.info("cycle done", **report.as_dict())
         return report
