@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigError
+from bridge.national import TlsFiles
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)$")
@@ -63,6 +64,10 @@ class NationalConfig(_Frozen):
     ca_bundle: Path | None = None     # a PEM file: a government intranet's own CA
     client_cert: Path | None = None   # mutual TLS: the client certificate (PEM)…
     client_key: Path | None = None    # …and its key
+
+    @property
+    def tls(self) -> TlsFiles:
+        return TlsFiles(self.ca_bundle, self.client_cert, self.client_key)
 
     @field_validator("base_url")
     @classmethod
