@@ -44,8 +44,12 @@ def end_of_cycle(store: StateStore, run_id: int | None, *, key: bytes | None,
         with store.transaction() as conn:
             stripped = retention.strip_sent_bodies(conn, moment - timedelta(days=keep_days))
             sealed = None
-            if key is not None and not _sealed_head(conn, key):
+            refused = _lost_anchored(conn, anchor) if key is not None else None
+            if key is not None and refused is None and not _sealed_head(conn, key):
                 sealed = audit.seal(conn, _utc(moment), run_id, key)
+        if refused is not None:
+            log.error("audit chain not sealed: it no longer holds what the anchor names; "
+                      "run `zybridge audit verify --anchor`", problem=refused)
         if stripped:
             log.info("sent bodies past retention replaced by their hashes", batches=stripped)
         if sealed is not None:
@@ -54,6 +58,41 @@ def end_of_cycle(store: StateStore, run_id: int | None, *, key: bytes | None,
                 append_anchor(anchor, anchor_line(sealed))
     except (sqlite3.Error, OSError) as exc:
         log.error("audit seal or retention failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _lost_anchored(conn: sqlite3.Connection, anchor: Path | None) -> str | None:
+    """Why the chain must not be sealed: it no longer holds the anchor's last entry (a
+    truncation or rewrite that a new seal would otherwise cover); None when it does."""
+    last = _last_anchored(anchor) if anchor is not None else None
+    if last is None:
+        return None
+    first = conn.execute("SELECT MIN(seq) FROM audit").fetchone()[0]
+    if first is not None and last.seq < int(first):
+        return None  # archived since: `audit verify --anchor` checks the checkpoint
+    held = next(audit.records(conn, "seq = ?", (last.seq,)), None)
+    if held is not None and held.hash == last.hash:
+        return None
+    return f"entry {last.seq} (anchored at {last.at}) is missing or differs"
+
+
+def _last_anchored(path: Path) -> Anchored | None:
+    """The anchor file's last line, read from its end; None for no file or no line."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 8192))
+            lines = [x for x in f.read().splitlines() if x.strip()]
+    except FileNotFoundError:
+        return None
+    if not lines:
+        return None
+    try:
+        obj = json.loads(lines[-1])
+        return Anchored(0, str(obj["kind"]), int(obj["seq"]), str(obj["hash"]),
+                        str(obj.get("at", "")))
+    except (ValueError, KeyError, TypeError):
+        log.warning("the anchor file's last line is not an anchor line", path=str(path))
+        return None
 
 
 def _sealed_head(conn: sqlite3.Connection, key: bytes) -> bool:
