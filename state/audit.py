@@ -6,9 +6,11 @@ chain that a later checkpoint entry accounts for (archiving). Entries hold hashe
 statuses, codes and national ids, never a payload or PII in clear.
 
 Kinds: batch, request, result, quarantine, dead_letter, admin; and two the log writes
-about itself: checkpoint (a leading run was archived: the last archived hash) and seal
-(an HMAC of the head under a key the state file does not hold, so that rewriting the
-whole chain is detectable).
+about itself: checkpoint (a leading run was archived: the last archived hash; with a
+key, a MAC of its own) and seal (an HMAC of the head, the first live entry and the latest
+checkpoint under a key the state file does not hold, so that rewriting the whole chain
+is detectable). The MACs are in state/keys.py; the verification that uses seals,
+checkpoint MACs and the anchor file is in state/seal.py.
 """
 
 from __future__ import annotations
