@@ -74,7 +74,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ar.set_defaults(func=cmd_archive)
     ve = sub.add_parser("verify", help="check the hash chain (exit 0 intact, 4 broken)",
                         description="Walk the hash chain and name the first broken entry. "
-                        f"With ${KEY_ENV} set, the seals are checked too.")
+                        f"With ${KEY_ENV} set, the seals and the checkpoints' MACs are checked "
+                        "too (a rewrite, a truncated tail, a forged checkpoint); --anchor FILE "
+                        "checks that the chain still holds every entry the anchor names. "
+                        "Without either, only edits can be detected.")
     ve.add_argument("--archive", action="append", default=[], metavar="FILE",
                     help="an archive or export file that must continue into the live chain "
                          "(repeatable, any order)")
