@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from bridge.errors import StateError
 from state import audit, keys, retention
 from state.audit import Record, Verdict
 from state.store import StateStore
@@ -56,7 +57,7 @@ def end_of_cycle(store: StateStore, run_id: int | None, *, key: bytes | None,
             log.info("audit sealed", **anchor_line(sealed))
             if anchor is not None:
                 append_anchor(anchor, anchor_line(sealed))
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, StateError) as exc:
         log.error("audit seal or retention failed", error=f"{type(exc).__name__}: {exc}")
 
 
@@ -82,7 +83,7 @@ def _last_anchored(path: Path) -> Anchored | None:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(0, size - 8192))
             lines = [x for x in f.read().splitlines() if x.strip()]
-    except FileNotFoundError:
+    except OSError:  # none yet, or unreadable: appending to it will say so
         return None
     if not lines:
         return None

@@ -173,3 +173,11 @@ def test_state_check_reads_the_seals_through_a_plain_connection(store: StateStor
         assert seal.verify(conn, KEY).ok
     finally:
         conn.close()
+
+
+def test_an_anchor_that_cannot_be_written_is_logged_and_the_seal_stays(
+        store: StateStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    cycle(store, tmp_path / "not-a-folder" / "anchor.jsonl")
+    assert count(store, "seal") == 1 and seal.verify(store.conn, KEY).ok
+    assert "audit seal or retention failed" in capsys.readouterr().out
