@@ -32,6 +32,8 @@ from state.store import StateStore
 log = structlog.get_logger("state.seal")
 NO_KEY_NOTE = ("without ZYBRIDGE_AUDIT_KEY or an --anchor file this check can only detect "
                "edits, not a truncated tail or a chain rewritten from the start")
+KEY_ONLY_NOTE = ("without an --anchor file, a chain cut back exactly to an earlier seal (an "
+                 "old backup restored) cannot be told from that earlier state")
 
 
 # the end of a cycle -------------------------------------------------------------------------
@@ -250,4 +252,6 @@ def describe(v: Verdict, key: bytes | None, anchor: list[Anchored] | None) -> li
         lines.append(f"the chain holds every entry the anchor names ({len(anchor)} lines)")
     if key is None and anchor is None:
         lines.append(NO_KEY_NOTE)
+    elif anchor is None:
+        lines.append(KEY_ONLY_NOTE)
     return lines
