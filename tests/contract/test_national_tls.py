@@ -175,3 +175,17 @@ def test_every_known_item_status_is_data() -> None:
                            "national_id": None, "errors": []} for i, s in enumerate(known)]
                          ).post_batch("/volunteers/batch", b'{"items":[]}', "k" * 32)
     assert [r.status for r in response.results] == known
+
+
+# the anchor path ---------------------------------------------------------------------------------
+def test_an_anchor_path_under_a_file_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "var").write_text("")
+    with pytest.raises(ConfigError, match=r"audit\.anchor_path: .*cannot be created"):
+        load(tmp_path, "http://127.0.0.1:8750/openapi/v1",
+             '[audit]\nanchor_path = "var/anchor.jsonl"')
+
+
+def test_an_anchor_path_in_a_folder_yet_to_be_made_is_accepted(tmp_path: Path) -> None:
+    cfg = load(tmp_path, "http://127.0.0.1:8750/openapi/v1",
+               '[audit]\nanchor_path = "var/log/anchor.jsonl"')
+    assert cfg.audit.anchor_path == tmp_path / "var" / "log" / "anchor.jsonl"
