@@ -263,8 +263,8 @@ def _run(rt: Runtime, kind: str, sources: Sequence[str], action: str,
         report.seconds = time.monotonic() - started
         stats = {"action": action, "rows": len(report.staged.keys),
                  "outcomes": dict(report.staged.report.outcomes), "push": report.push}
+        seal_work(rt.cfg, store, run_id)  # sealed while the run still shows as running
         store.finish_run(run_id, status, stats, error)
-        seal_work(rt.cfg, store, run_id)
     report.outcomes = outcomes(store, report.staged.keys)
     return report
 

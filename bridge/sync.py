@@ -114,9 +114,9 @@ class SyncEngine:
             if pump is not None:
                 pump.abandon()
             report.seconds = time.monotonic() - started
-            self.store.finish_run(report.run_id, status, report.as_dict(), error)
             if self.client is not None:  # a dry run's throw-away copy is never sealed
                 seal_work(self.cfg, self.store, report.run_id, self.now())
+            self.store.finish_run(report.run_id, status, report.as_dict(), error)
             structlog.contextvars.unbind_contextvars("run_id")
         log.info("cycle done", **report.as_dict())
         return report

@@ -200,10 +200,11 @@ def _unsealed_tail(conn: sqlite3.Connection, v: Verdict, last_seal: Record) -> V
     last = v.last or 0
     if last <= last_seal.seq:
         return v
-    runs = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM audit WHERE seq > ?",
-                                       (last_seal.seq,))}
-    running = {r[0] for r in conn.execute("SELECT id FROM runs WHERE finished_at IS NULL")}
-    if None not in runs and runs <= running:
+    # one statement, one snapshot: a run that finishes meanwhile was sealed before
+    writers = conn.execute(
+        "SELECT DISTINCT a.run_id, r.id IS NOT NULL AND r.finished_at IS NULL FROM audit AS a "
+        "LEFT JOIN runs AS r ON r.id = a.run_id WHERE a.seq > ?", (last_seal.seq,)).fetchall()
+    if all(run_id is not None and running for run_id, running in writers):
         return v
     return _broken(v, last_seal.seq + 1, (
         f"the tail was truncated or left unsealed: entries {last_seal.seq + 1}–{last} come "

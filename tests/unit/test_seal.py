@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from bridge import auditlog
 from state import audit, keys, seal
@@ -176,8 +177,10 @@ def test_state_check_reads_the_seals_through_a_plain_connection(store: StateStor
 
 
 def test_an_anchor_that_cannot_be_written_is_logged_and_the_seal_stays(
-        store: StateStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        store: StateStore, tmp_path: Path) -> None:
     (tmp_path / "not-a-folder").write_text("")
-    cycle(store, tmp_path / "not-a-folder" / "anchor.jsonl")
+    with capture_logs() as lines:
+        cycle(store, tmp_path / "not-a-folder" / "anchor.jsonl")
     assert count(store, "seal") == 1 and seal.verify(store.conn, KEY).ok
-    assert "audit seal or retention failed" in capsys.readouterr().out
+    assert [x["log_level"] for x in lines if x["event"] == "audit seal or retention failed"
+            ] == ["error"]
