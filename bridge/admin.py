@@ -342,7 +342,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = _config(args)
     except ConfigError as exc:
-        lines = [x.strip() for x in str(exc).splitlines()[1:]] or [str(exc)]
+        lines = getattr(exc, "problems", None) or [str(exc)]
         checks: list[Check] = [("config", _m(x), "fix the config file (see config.example."
                                 "toml) or set the environment variable it names", 2)
                                for x in lines]
@@ -350,10 +350,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bridge.runtime import secrets_of
 
     logs.register_secrets(secrets_of(cfg))
-    checks = [("config", None, f"{len(cfg.sources)} source(s)", 0), _check_state(cfg)]
+    checks = [("config", None, f"{len(cfg.sources)} source(s)", 0), *_check_machine(cfg),
+              _check_state(cfg)]
+    if cfg.unset_env:   # what `run` and `sync` would refuse; the rest needs the secrets
+        return _print_checks(checks, args.json)
     checks += [_check_source(cfg, src) for src in cfg.sources]
     checks += _check_platform(cfg)
     return _print_checks(checks, args.json)
+
+
+def _check_machine(cfg: Any) -> list[Check]:
+    """The checks `run` makes at start-up: secrets set, files writable, listen free."""
+    from bridge import configcheck
+    from bridge.config import unset_message
+    from state.lock import holder
+
+    found = [unset_message(k, v) for k, v in cfg.unset_env]
+    found += configcheck.problems(cfg, listen=holder(cfg.state.path) is None)
+    return [("config", _m(x), "fix the config file or the environment", 2) for x in found]
 
 
 def _check_state(cfg: Any) -> Check:

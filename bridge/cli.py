@@ -106,8 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def load_config(args: argparse.Namespace) -> config_mod.Config:
     cfg = config_mod.load(config_mod.find_config_path(args.config))
-    logs.setup(cfg.log.path, cfg.log.level, max_bytes=cfg.log.max_bytes,
-               backups=cfg.log.backups)
+    try:
+        logs.setup(cfg.log.path, cfg.log.level, max_bytes=cfg.log.max_bytes,
+                   backups=cfg.log.backups)
+    except OSError as exc:
+        raise ConfigError(f"log.path: cannot write {cfg.log.path}: {exc.strerror or exc}; "
+                          "give a writable file, or \"-\" for stderr") from exc
     return cfg
 
 
@@ -127,6 +131,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"run {report.run_id}: pulled {sum(report.pulled.values())} rows, "
               f"{push.get('requests', 0)} requests, items {push.get('items', {})}, "
               f"{report.seconds:.1f} s")
+        for name, why in report.failed.items():
+            print(f"zybridge: source {name} failed, the others synced: {logs.scrub(why)}",
+                  file=sys.stderr)
+        if not report.ok and report.failed and push.get("undelivered_batches", 0) == 0:
+            return 1
         if not report.ok:
             print(f"zybridge: {push.get('undelivered_batches')} batches undelivered after their "
                   "attempts; they stay in the outbox for the next cycle", file=sys.stderr)

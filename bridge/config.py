@@ -1,7 +1,11 @@
 """TOML → frozen pydantic models (operator-interface.md "Config file").
 
 `${NAME}` values come from the environment at start-up; unknown keys are errors; every
-problem is reported at once, naming the key and never the value of a secret.
+problem is reported at once, on one line, naming the key and never the value of a secret.
+A secret (`app_secret`, `token`, `ref_key`, a source's `url`) whose variable is not set
+is not an error until it is used (operator-interface.md "Configuration, checked once"):
+read-only commands need none, so an auditor never holds one. Schedules are checked
+with APScheduler at load time, so `check` refuses what `run` would refuse.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 from urllib.parse import urlsplit
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +35,39 @@ from bridge.national import TlsFiles
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)$")
+TZ = "Asia/Shanghai"
+LAZY_SECRETS = frozenset({"app_secret", "token", "ref_key"})
+_INTERNAL = ("base_dir", "unset_env")
+
+
+class UnsetSecret(SecretStr):
+    """A secret whose `${NAME}` is not set: loading passes, using it is a config error."""
+
+    def __init__(self, key: str, variable: str) -> None:
+        super().__init__("")
+        self.key = key
+        self.variable = variable
+
+    def get_secret_value(self) -> str:
+        raise ConfigError(unset_message(self.key, self.variable))
+
+
+def unset_message(key: str, variable: str) -> str:
+    return (f"{key}: the environment variable {variable} is not set (this command needs it; "
+            "set it in the environment, e.g. the unit's EnvironmentFile)")
+
+
+def is_set(secret: SecretStr | None) -> TypeGuard[SecretStr]:
+    return secret is not None and not isinstance(secret, UnsetSecret)
+
+
+def _crontab(value: str, what: str) -> str:
+    try:
+        CronTrigger.from_crontab(value, timezone=TZ)
+    except ValueError as exc:
+        raise ValueError(f"{what} {value!r} is not a valid crontab line "
+                         f"(minute hour day month weekday): {exc}") from None
+    return value
 
 
 class _Frozen(BaseModel):
@@ -95,13 +133,40 @@ class SourceConfig(_Frozen):
     lookback_s: int = Field(default=600, ge=0)
     reconcile_cron: str = "30 3 * * *"
     page_size: int = Field(default=500, ge=1, le=10_000)
+    # limits of a source's input (local-sources.md §B, §C): the first three are read by
+    # files sources, the last two by http sources; other kinds ignore them
+    max_file_mb: float = Field(default=20.0, gt=0)
+    max_rows: int = Field(default=100_000, ge=1)
+    receipts: str = "receipts"
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_page_mb: float = Field(default=16.0, gt=0)
+
+    @field_validator("receipts")
+    @classmethod
+    def _receipts(cls, value: str) -> str:
+        if value and (Path(value).is_absolute() or ".." in Path(value).parts):
+            raise ValueError("receipts is a folder name inside the source's path (or \"\" "
+                             "for none)")
+        return value
 
     @field_validator("every")
     @classmethod
     def _every(cls, value: str | None) -> str | None:
         if value is not None and not _DURATION.match(value):
             raise ValueError("every must look like 30s, 5m or 2h")
+        if value is not None and int(value[:-1]) == 0:
+            raise ValueError("every must be longer than 0")
         return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return value if value is None else _crontab(value, "cron")
+
+    @field_validator("reconcile_cron")
+    @classmethod
+    def _reconcile_cron(cls, value: str) -> str:
+        return _crontab(value, "reconcile_cron") if value else value
 
     @model_validator(mode="after")
     def _shape(self) -> SourceConfig:
@@ -130,6 +195,13 @@ class SafetyConfig(_Frozen):
 
 class MetricsConfig(_Frozen):
     listen: str = Field(default="127.0.0.1:9464", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$")
+
+    @field_validator("listen")
+    @classmethod
+    def _port(cls, value: str) -> str:
+        if not 0 < int(value.rpartition(":")[2]) < 65536:
+            raise ValueError("the port must be between 1 and 65535")
+        return value
 
 
 # the audit seal's anchor, retention, TLS (issue 18) ---------------------------------------
@@ -189,6 +261,7 @@ class Config(_Frozen):
     safety: SafetyConfig = SafetyConfig()
     metrics: MetricsConfig | None = None
     base_dir: Path = Path(".")
+    unset_env: tuple[tuple[str, str], ...] = ()   # (key, variable) of secrets not set
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
@@ -209,6 +282,17 @@ class Config(_Frozen):
                 return s
         raise ConfigError(f"no source named {name!r} in the config "
                           f"(known: {', '.join(s.name for s in self.sources)})")
+
+    def require_env(self, source: str | None = None) -> None:
+        """Raise naming every unset secret this use needs: all of them, or one source's."""
+        if source is not None:
+            index = [s.name for s in self.sources].index(source)
+            prefix = f"sources[{index}]."
+            missing = [(k, v) for k, v in self.unset_env if k.startswith(prefix)]
+        else:
+            missing = list(self.unset_env)
+        if missing:
+            raise ConfigError("; ".join(unset_message(k, v) for k, v in missing))
 
 
 def find_config_path(explicit: str | None) -> Path:
@@ -233,12 +317,13 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 def parse(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, str]) -> Config:
     problems: list[str] = []
-    resolved = _resolve_env(raw, environ, (), problems)
-    if "base_dir" in resolved:
-        problems.append("base_dir: not a config key")
+    unset: list[tuple[str, str]] = []
+    resolved = _resolve_env(raw, environ, (), problems, unset)
+    problems += [f"{key}: not a config key" for key in _INTERNAL if key in resolved]
     if not problems:
         try:
-            cfg = Config.model_validate({**resolved, "base_dir": base_dir})
+            cfg = Config.model_validate({**resolved, "base_dir": base_dir,
+                                         "unset_env": tuple(unset)})
         except ValidationError as exc:
             problems.extend(_describe(err) for err in exc.errors())
         else:
@@ -246,24 +331,40 @@ def parse(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, str]) -> Co
             problems.extend(_check_tls(cfg.national) + _check_anchor(cfg.audit))
             if not problems:
                 return cfg
-    raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    raise ConfigProblems(problems)
+
+
+class ConfigProblems(ConfigError):
+    """Every problem of a config at once, on one line; `problems` keeps them apart."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid config: " + "; ".join(problems))
+        self.problems = problems
 
 
 def _resolve_env(value: Any, environ: Mapping[str, str], where: tuple[str, ...],
-                 problems: list[str]) -> Any:
+                 problems: list[str], unset: list[tuple[str, str]]) -> Any:
     if isinstance(value, dict):
-        return {k: _resolve_env(v, environ, (*where, k), problems) for k, v in value.items()}
+        return {k: _resolve_env(v, environ, (*where, k), problems, unset)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_env(v, environ, (*where, str(i)), problems)
+        return [_resolve_env(v, environ, (*where, str(i)), problems, unset)
                 for i, v in enumerate(value)]
     if isinstance(value, str):
         match = _ENV_REF.match(value)
         if match:
             name = match.group(1)
-            if name not in environ:
-                problems.append(f"{_key(where)}: the environment variable {name} is not set")
-                return ""
-            return environ[name]
+            if name in environ:
+                return environ[name]
+            key = _key(where)
+            if where and where[-1] in LAZY_SECRETS:
+                unset.append((key, name))
+                return UnsetSecret(key, name)
+            if where[:1] == ("sources",) and where[-1] == "url":
+                unset.append((key, name))
+                return value      # kept as written; opening the source asks for it
+            problems.append(f"{key}: the environment variable {name} is not set")
+            return ""
     return value
 
 
@@ -283,21 +384,24 @@ def _describe(err: Any) -> str:
 
 
 def _absolute(cfg: Config) -> Config:
+    """Every `Path` value of every table made absolute: `~` is the home, and a relative
+    path is relative to the config file's folder (so a new path key needs nothing here)."""
     base = cfg.base_dir
 
     def rel(p: Path) -> Path:
+        p = p.expanduser()
         return p if p.is_absolute() else (base / p)
 
-    sources = tuple(s.model_copy(update={"path": rel(s.path)}) if s.path else s
-                    for s in cfg.sources)
-    log = cfg.log
-    if log.path != "-":
-        log = log.model_copy(update={"path": str(rel(Path(log.path)))})
-    tls = {name: rel(p) for name in ("ca_bundle", "client_cert", "client_key")
-           if (p := getattr(cfg.national, name)) is not None}
-    anchor = cfg.audit.anchor_path
-    return cfg.model_copy(update={"state": StateConfig(path=rel(cfg.state.path)),
-                                  "sources": sources, "log": log,
-                                  "national": cfg.national.model_copy(update=tls),
-                                  "audit": AuditConfig(anchor_path=rel(anchor) if anchor
-                                                       else None)})
+    def fix(model: BaseModel) -> BaseModel:
+        paths = {k: rel(v) for k, v in model if isinstance(v, Path)}
+        return model.model_copy(update=paths) if paths else model
+
+    updates: dict[str, Any] = {}
+    for key, value in cfg:
+        if isinstance(value, BaseModel):
+            updates[key] = fix(value)
+        elif isinstance(value, tuple) and all(isinstance(v, BaseModel) for v in value):
+            updates[key] = tuple(fix(v) for v in value)
+    if cfg.log.path != "-":   # a str: "-" is stderr
+        updates["log"] = cfg.log.model_copy(update={"path": str(rel(Path(cfg.log.path)))})
+    return cfg.model_copy(update=updates)
