@@ -234,23 +234,6 @@ def _check_tls(national: NationalConfig) -> list[str]:
     return problems
 
 
-def _check_anchor(audit: AuditConfig) -> list[str]:
-    """The anchor file must be a file that can be made: its nearest existing folder
-    is a writable folder (nothing is created here)."""
-    path = audit.anchor_path
-    if path is None:
-        return []
-    if path.is_dir():
-        return [f"audit.anchor_path: {path} is a folder; name a file in it"]
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        return [f"audit.anchor_path: {path} cannot be created ({folder} is not a writable "
-                "folder)"]
-    return []
-
-
 class Config(_Frozen):
     audit: AuditConfig = AuditConfig()
     retention: RetentionConfig = RetentionConfig()
@@ -328,7 +311,7 @@ def parse(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, str]) -> Co
             problems.extend(_describe(err) for err in exc.errors())
         else:
             cfg = _absolute(cfg)
-            problems.extend(_check_tls(cfg.national) + _check_anchor(cfg.audit))
+            problems.extend(_check_tls(cfg.national))
             if not problems:
                 return cfg
     raise ConfigProblems(problems)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import trustme
 
-from bridge import config
+from bridge import config, configcheck
 from bridge.errors import ConfigError, TransientError
 from bridge.national import NationalClient, TlsFiles
 
@@ -180,9 +180,10 @@ def test_every_known_item_status_is_data() -> None:
 # the anchor path ---------------------------------------------------------------------------------
 def test_an_anchor_path_under_a_file_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "var").write_text("")
-    with pytest.raises(ConfigError, match=r"audit\.anchor_path: .*cannot be created"):
-        load(tmp_path, "http://127.0.0.1:8750/openapi/v1",
-             '[audit]\nanchor_path = "var/anchor.jsonl"')
+    cfg = load(tmp_path, "http://127.0.0.1:8750/openapi/v1",
+               '[audit]\nanchor_path = "var/anchor.jsonl"')
+    with pytest.raises(ConfigError, match=r"audit\.anchor_path"):
+        configcheck.preflight(cfg, listen=False)
 
 
 def test_an_anchor_path_in_a_folder_yet_to_be_made_is_accepted(tmp_path: Path) -> None:
