@@ -86,12 +86,15 @@ def settings_of(args: argparse.Namespace) -> FaultSettings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    os.umask(os.umask(0o077) | 0o077)  # its database, WAL and logs: 0600
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)  # its database, WAL and logs: 0600
     try:
         return serve(args)
     except ConfigError as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
+    finally:
+        os.umask(previous)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -66,3 +66,10 @@ def test_the_copy_a_restore_keeps_aside_is_private(tmp_path: Path, open_umask: N
     StateStore.open(tmp_path / "other.db").close()
     kept = statecmd.restore(tmp_path / "other.db", tmp_path / "state.db")
     assert kept is not None and mode(kept) == 0o600
+
+
+def test_the_command_line_gives_the_callers_umask_back(open_umask: None) -> None:
+    from bridge.cli import main
+
+    assert main(["sandbox"]) == 2
+    assert os.umask(0o022) == 0o022
