@@ -407,7 +407,7 @@ def _check_platform(cfg: Any) -> list[Check]:
 
     n = cfg.national
     client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
-                            timeout_s=n.timeout_s)
+                            timeout_s=n.timeout_s, tls=n.tls)
     try:
         try:
             healthy = client.health()

@@ -10,12 +10,14 @@ with APScheduler at load time, so `check` refuses what `run` would refuse.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
+from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -29,6 +31,7 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigError
+from bridge.national import TlsFiles
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)$")
@@ -96,12 +99,24 @@ class NationalConfig(_Frozen):
     retry_base_s: float = Field(default=0.5, gt=0)   # first backoff ceiling (full jitter)
     retry_cap_s: float = Field(default=30.0, gt=0)   # largest backoff ceiling
     pipeline: bool = True  # send creations while a cycle is still staging (bridge/pump.py)
+    ca_bundle: Path | None = None     # a PEM file: a government intranet's own CA
+    client_cert: Path | None = None   # mutual TLS: the client certificate (PEM)…
+    client_key: Path | None = None    # …and its key
 
-    @model_validator(mode="after")
-    def _url(self) -> NationalConfig:
-        if not re.match(r"^https?://[^/\s]+", self.base_url):
+    @property
+    def tls(self) -> TlsFiles:
+        return TlsFiles(self.ca_bundle, self.client_cert, self.client_key)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("base_url must be an http(s) URL")
-        return self
+        parts = urlsplit(value)
+        if parts.scheme != "https" and not _loopback(parts.hostname or ""):
+            raise ValueError("base_url must be https:// unless its host is a loopback address "
+                             "(127.0.0.1, ::1, localhost)")
+        return value
 
 
 class SourceConfig(_Frozen):
@@ -189,7 +204,39 @@ class MetricsConfig(_Frozen):
         return value
 
 
+# the audit seal's anchor, retention, TLS (issue 18) ---------------------------------------
+class AuditConfig(_Frozen):
+    anchor_path: Path | None = None      # every seal is appended here too (0600, JSON lines)
+
+
+class RetentionConfig(_Frozen):
+    sent_bodies_days: int = Field(default=30, ge=0)
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_tls(national: NationalConfig) -> list[str]:
+    """The TLS files named in [national] must exist (paths already made absolute)."""
+    problems = []
+    for name in ("ca_bundle", "client_cert", "client_key"):
+        path = getattr(national, name)
+        if path is not None and not path.is_file():
+            problems.append(f"national.{name}: no file at {path}")
+    if (national.client_cert is None) != (national.client_key is None):
+        problems.append("national.client_cert: give client_cert and client_key together")
+    return problems
+
+
 class Config(_Frozen):
+    audit: AuditConfig = AuditConfig()
+    retention: RetentionConfig = RetentionConfig()
     state: StateConfig = StateConfig()
     log: LogConfig = LogConfig()
     national: NationalConfig
@@ -263,7 +310,10 @@ def parse(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, str]) -> Co
         except ValidationError as exc:
             problems.extend(_describe(err) for err in exc.errors())
         else:
-            return _absolute(cfg)
+            cfg = _absolute(cfg)
+            problems.extend(_check_tls(cfg.national))
+            if not problems:
+                return cfg
     raise ConfigProblems(problems)
 
 

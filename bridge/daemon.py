@@ -74,7 +74,7 @@ class Daemon:
             n = self.cfg.national
             self.client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
                                          timeout_s=n.timeout_s,
-                                         max_connections=n.max_in_flight * 2)
+                                         max_connections=n.max_in_flight * 2, tls=n.tls)
             self.adapters = {s.name: open_adapter(self.cfg, s) for s in self.cfg.sources}
             scheduler = self._scheduler()
             self.health.running = lambda: scheduler.running and not self.stop.is_set()

@@ -25,7 +25,7 @@ from bridge.config import Config, SourceConfig
 from bridge.dryrun import NAME_FIELDS, copy_state, diff
 from bridge.errors import ConfigError, SafetyStop
 from bridge.runtime import Runtime, open_adapter
-from bridge.sync import CycleReport, SyncEngine
+from bridge.sync import CycleReport, SyncEngine, seal_work
 from mappings.mask import mask_id, mask_name, mask_phone
 from state.admin import AdminQueries
 from state.store import RowKey, StateStore
@@ -263,6 +263,7 @@ def _run(rt: Runtime, kind: str, sources: Sequence[str], action: str,
         report.seconds = time.monotonic() - started
         stats = {"action": action, "rows": len(report.staged.keys),
                  "outcomes": dict(report.staged.report.outcomes), "push": report.push}
+        seal_work(rt.cfg, store, run_id)  # sealed while the run still shows as running
         store.finish_run(run_id, status, stats, error)
     report.outcomes = outcomes(store, report.staged.keys)
     return report
@@ -312,6 +313,7 @@ def drop(cfg: Config, keys: Sequence[RowKey], action: str,
             with store.transaction():
                 removed = [ref for key in keys for ref in AdminQueries(store).mark_dropped(key)]
                 record_admin_action(store, action, audit_args)
+            seal_work(cfg, store, None)
         finally:
             store.close()
     return removed

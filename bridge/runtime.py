@@ -77,7 +77,8 @@ def open_runtime(cfg: Config, *, lock: bool = True) -> Iterator[Runtime]:
         stack.callback(store.close)
         n = cfg.national
         client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
-                                timeout_s=n.timeout_s, max_connections=n.max_in_flight * 2)
+                                timeout_s=n.timeout_s, max_connections=n.max_in_flight * 2,
+                                tls=n.tls)
         stack.callback(client.close)
         adapters: dict[str, SourceAdapter] = {}
         for src in cfg.sources:

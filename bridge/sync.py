@@ -24,6 +24,7 @@ from bridge.stage import Stager
 from mappings import get as get_mapping
 from mappings.result import MapContext, MapResult, Quarantined, Reason
 from mappings.result import ref as make_ref
+from state import keys, seal
 from state.store import SourceText, StateStore
 
 log = structlog.get_logger("bridge.sync")
@@ -119,6 +120,8 @@ class SyncEngine:
             if pump is not None:
                 pump.abandon()
             report.seconds = time.monotonic() - started
+            if self.client is not None:  # a dry run's throw-away copy is never sealed
+                seal_work(self.cfg, self.store, report.run_id, self.now())
             self.store.finish_run(report.run_id, status, report.as_dict(), error)
             structlog.contextvars.unbind_contextvars("run_id")
         log.info("cycle done", **report.as_dict())
@@ -269,6 +272,15 @@ class SyncEngine:
         return MapContext(source=src.name, now=self.now(),
                           jurisdiction=self.cfg.national.jurisdiction,
                           projects_from=src.projects_from, ref_key=key)
+
+
+def seal_work(cfg: Config, store: StateStore, run_id: int | None,
+              now: datetime | None = None) -> None:
+    """The end of every piece of work that wrote audit entries (a cycle, a resync or
+    retry, a drop): retention, then with $ZYBRIDGE_AUDIT_KEY a seal, also appended to
+    `[audit] anchor_path` (state/seal.py)."""
+    seal.end_of_cycle(store, run_id, key=keys.key_from_env(), anchor=cfg.audit.anchor_path,
+                      keep_days=cfg.retention.sent_bodies_days, now=now)
 
 
 def _guarded(pages: Any, source: str) -> Any:

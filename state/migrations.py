@@ -121,6 +121,9 @@ CREATE INDEX requests_queued ON requests(id) WHERE status = 'queued';
     (7, """
 CREATE INDEX ledger_live ON ledger(source, status, base_ref);
 """),
+    (8, """
+CREATE INDEX batches_done ON batches(done_at) WHERE state = 'done';
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -85,6 +85,8 @@ def now_ms() -> datetime:
 # --- the data -------------------------------------------------------------------------
 
 def connect(path: Path) -> sqlite3.Connection:
+    if str(path) != ":memory:":
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm take its mode
     conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript(SCHEMA)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from typing import Any
 import httpx
 
 from bridge.sandbox import BASE_PATH
+from bridge.sandbox.cli import CONTROL_TOKEN_ENV
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -56,7 +58,11 @@ class SandboxProcess:
         self.startup_timeout_s = startup_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: Any = None
-        self._http = httpx.Client(timeout=10.0)
+        # the control endpoints are on (for the tests' oracle) unless --no-control is given
+        self.control = "--no-control" not in self.extra_args
+        self._token = secrets.token_hex(16)
+        self._http = httpx.Client(timeout=10.0,
+                                  headers={"Authorization": f"Bearer {self._token}"})
 
     # urls -----------------------------------------------------------------------------
     @property
@@ -90,12 +96,15 @@ class SandboxProcess:
     def _spawn(self) -> None:
         args = [sys.executable, "-m", "bridge.sandbox", "serve", "--host", self.host,
                 "--port", str(self.port), "--db", str(self.db_path), *self.extra_args]
+        if self.control:
+            args.append("--control")
         if self.apps is not None:
             args += ["--apps", str(self.apps)]
         # lives as long as the child; closed in stop()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                      env={**os.environ, **self.env})
+                                      env={**os.environ, **self.env,
+                                           CONTROL_TOKEN_ENV: self._token})
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -103,7 +112,7 @@ class SandboxProcess:
                                    + self._stderr_text())
             with contextlib.suppress(httpx.HTTPError):
                 if self._http.get(self.base_url + "/health", timeout=1.0).status_code == 200:
-                    if "--no-control" not in self.extra_args:
+                    if self.control:
                         self.reset_stats()
                     return
             time.sleep(0.05)
