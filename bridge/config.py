@@ -117,6 +117,12 @@ class MetricsConfig(_Frozen):
     listen: str = Field(default="127.0.0.1:9464", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$")
 
 
+class ConsoleConfig(_Frozen):
+    listen: str = Field(default="127.0.0.1:8770", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$")
+    users_file: Path = Path("console-users.toml")
+    https: bool = False  # behind a TLS reverse proxy: session cookies are marked Secure
+
+
 class Config(_Frozen):
     state: StateConfig = StateConfig()
     log: LogConfig = LogConfig()
@@ -124,6 +130,7 @@ class Config(_Frozen):
     sources: tuple[SourceConfig, ...] = ()
     safety: SafetyConfig = SafetyConfig()
     metrics: MetricsConfig | None = None
+    console: ConsoleConfig | None = None
     base_dir: Path = Path(".")
 
     @model_validator(mode="after")
@@ -226,5 +233,8 @@ def _absolute(cfg: Config) -> Config:
     log = cfg.log
     if log.path != "-":
         log = log.model_copy(update={"path": str(rel(Path(log.path)))})
+    console = cfg.console
+    if console is not None:
+        console = console.model_copy(update={"users_file": rel(console.users_file)})
     return cfg.model_copy(update={"state": StateConfig(path=rel(cfg.state.path)),
-                                  "sources": sources, "log": log})
+                                  "sources": sources, "log": log, "console": console})
