@@ -25,7 +25,7 @@ def stacked_days(title: str, rows: Sequence[tuple[str, str, float]], empty: str)
     top = max(totals.values()) or 1.0
     plot_w, plot_h = WIDTH - PAD_L - 10, HEIGHT - PAD_B - PAD_T
     step = plot_w / len(days)
-    bar = max(step * 0.7, 1.0)
+    bar = min(max(step * 0.7, 1.0), 48.0)
     parts = [_axes(title, top, plot_h)]
     for i, day in enumerate(days):
         x = PAD_L + i * step + (step - bar) / 2

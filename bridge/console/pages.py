@@ -188,20 +188,23 @@ async def export_csv(request: Request) -> Response:
                                       f"zybridge-audit-{since}-{until}.csv"})
 
 
-def _csv_rows(cfg: Config, span: tuple[str, str]) -> Iterator[str]:
+def _csv_rows(cfg: Config, span: tuple[str, str], chunk: int = 2000) -> Iterator[str]:
+    """The CSV text in pieces of `chunk` entries (one thread hop per piece, not per row)."""
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
+    buffer.write("\ufeff")
     out.writerow(["seq", "at", "run_id", "kind", "ref", "summary", "data", "prev_hash",
                   "hash"])
-    yield "\ufeff" + buffer.getvalue()
     with data.reader(cfg) as conn:
-        for r in views.audit_period(conn, *span):
-            buffer.seek(0)
-            buffer.truncate()
+        for n, r in enumerate(views.audit_period(conn, *span), 1):
             out.writerow([safe_cell(v) for v in (r.seq, r.at, r.run_id, r.kind, r.ref,
                                                    data.summary(r), r.data, r.prev_hash,
                                                    r.hash)])
-            yield buffer.getvalue()
+            if n % chunk == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+    yield buffer.getvalue()
 
 
 @requires()
