@@ -363,3 +363,21 @@ def test_user_add_refuses_a_short_password(tmp_path: Path, world: World) -> None
                       stdin="short\n")
     assert added.returncode == 2 and "too short" in added.stderr
     assert not (tmp_path / "u.toml").exists()
+
+
+def test_every_word_a_template_uses_is_in_the_catalogue_in_both_languages() -> None:
+    from bridge.console import messages
+
+    folder = ROOT / "bridge" / "console" / "templates"
+    used = {k for f in folder.glob("*.html")
+            for k in re.findall(r"\bt\('([a-z_]+)'", f.read_text(encoding="utf-8"))}
+    families = {"st_": ("synced", "revoked", "pending", "blocked", "skipped", "quarantined",
+                        "dead_lettered"),
+                "en_": ("organization", "volunteer", "project", "service_record"),
+                "request_": ("queued", "running", "done", "failed"),
+                "role_": accounts.ROLES}
+    assert {k for k in used if k.endswith("_")} == set(families)
+    used = {k for k in used if not k.endswith("_")}
+    used |= {prefix + v for prefix, values in families.items() for v in values}
+    assert used <= set(messages.UI)
+    assert all(zh and en and zh != en for zh, en in messages.UI.values())
