@@ -129,4 +129,5 @@ def create_app(cfg: Config, *, secret_key: str | None = None) -> Starlette:
     app.state.users_file = (cfg.console.users_file if cfg.console
                             else cfg.base_dir / "console-users.toml")
     app.state.lockout = accounts.Lockout()
+    app.state.cache = data.Cache()
     return app

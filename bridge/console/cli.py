@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import threading
 from typing import TypeAlias
 
 from bridge.config import Config, find_config_path
@@ -93,8 +94,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"console listen {args.listen!r}: give HOST:PORT")
     if not cfg.state.path.exists():
         raise ConfigError(f"no state file at {cfg.state.path}: run `zybridge sync` first")
+    app = create_app(cfg)
+    # count the state file's rows by status now, not at the first visitor's overview
+    threading.Thread(target=data.status, args=(cfg, app.state.cache), daemon=True).start()
     print(f"zybridge console on http://{host.strip('[]')}:{port}/", flush=True)
-    uvicorn.run(create_app(cfg), host=host.strip("[]"), port=int(port), log_level="warning",
+    uvicorn.run(app, host=host.strip("[]"), port=int(port), log_level="warning",
                 access_log=False, proxy_headers=cfg.console.https,
                 server_header=False)
     return 0

@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge import config as config_mod
 from bridge.config import Config
@@ -19,9 +21,10 @@ from bridge.report import status_document
 from bridge.resync import Selection, estimate, parse_since
 from state import audit, db, views
 from state.audit import Entry, Verdict
+from state.lock import holder
 from state.store import StateStore
 
-HANDED_KINDS = {"quarantine": "quarantine", "dead_letters": "dead-letters"}
+T = TypeVar("T")
 
 
 class _Unset(dict[str, str]):
@@ -52,13 +55,62 @@ def reader(cfg: Config) -> Iterator[sqlite3.Connection]:
         store.close()
 
 
-def status(cfg: Config) -> dict[str, Any]:
-    return status_document(cfg)
+class Cache:
+    """Aggregates over the whole state file (the counts by status, the charts) take
+    seconds at a million rows: a page shows the last result while it is younger than
+    `ttl_s`, and an older one while a background thread computes the next; only the very
+    first call waits."""
+
+    def __init__(self, ttl_s: float = 30.0) -> None:
+        self.ttl_s = ttl_s
+        self._values: dict[str, tuple[float, Any]] = {}
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, compute: Callable[[], T]) -> tuple[T, float]:
+        """The value and when (time.time()) it was computed."""
+        with self._lock:
+            found = self._values.get(key)
+            stale = found is None or time.time() - found[0] > self.ttl_s
+            start = stale and found is not None and key not in self._running
+            if start:
+                self._running.add(key)
+        if found is None:
+            self._store(key, compute)
+            return self._values[key][1], self._values[key][0]
+        if start:
+            threading.Thread(target=self._store, args=(key, compute), daemon=True).start()
+        return found[1], found[0]
+
+    def _store(self, key: str, compute: Callable[[], Any]) -> None:
+        try:
+            value = compute()
+            with self._lock:
+                self._values[key] = (time.time(), value)
+        finally:
+            with self._lock:
+                self._running.discard(key)
+
+
+def status(cfg: Config, cache: Cache) -> tuple[dict[str, Any], float]:
+    """The status document (`zybridge status --json`), its daemon and lock fresh."""
+    doc, at = cache.get("status", lambda: status_document(cfg))
+    return {**doc, "daemon": daemon(cfg), "lock": {"held": holder(cfg.state.path) is not None,
+                                                   "pid": holder(cfg.state.path)}}, at
+
+
+def daemon(cfg: Config) -> dict[str, Any] | None:
+    """The daemon's row, and whether it runs (it holds the state lock), read now."""
+    from bridge.report import _daemon
+
+    with reader(cfg) as conn:
+        row = StateStore(conn, cfg.state.path).daemon()
+    return _daemon(row, holder(cfg.state.path))
 
 
 def daemon_running(cfg: Config) -> bool:
-    daemon = status_document(cfg).get("daemon")
-    return bool(daemon and daemon["running"])
+    found = daemon(cfg)
+    return bool(found and found["running"])
 
 
 def record(cfg: Config, user: str, action: str, details: Mapping[str, Any]) -> None:

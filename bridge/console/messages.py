@@ -88,6 +88,7 @@ UI: dict[str, tuple[str, str]] = {
     "synced_per_day": ("每日同步条数", "Items synced per day"),
     "hours_per_day": ("每日服务时长（按数据源）", "Hours per day by source"),
     "quarantine_by_reason": ("隔离原因分布", "Quarantine by reason"),
+    "counted_at": ("统计时间", "Counted at"),
     "days": ("最近天数", "Days"),
     "no_data": ("暂无数据", "No data"),
     "actions": ("管理操作", "Admin actions"),

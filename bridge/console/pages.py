@@ -42,12 +42,17 @@ def _page(request: Request) -> int:
 @requires()
 async def overview(request: Request) -> Response:
     cfg = _cfg(request)
-    doc = data.status(cfg)
+    doc, counted_at = data.status(cfg, request.app.state.cache)
     with data.reader(cfg) as conn:
         last_runs = views.runs(conn, 5, 0).rows
         chain = views.audit_state(conn)
     return render(request, "overview.html", {"doc": doc, "runs": last_runs, "chain": chain,
-                                             "statuses": STATUSES})
+                                             "statuses": STATUSES,
+                                             "counted_at": _iso(counted_at)})
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat()
 
 
 @requires()
@@ -122,11 +127,8 @@ async def chart_page(request: Request) -> Response:
         days = max(1, min(int(request.query_params.get("days", "30")), 366))
     except ValueError:
         days = 30
-    since = datetime.now(UTC) - timedelta(days=days)
-    with data.reader(cfg) as conn:
-        synced = views.synced_per_day(conn, since.isoformat())
-        hours = views.hours_per_day(conn, (since + CST_OFFSET).strftime("%Y-%m-%d"))
-        reasons = views.quarantine_by_reason(conn)
+    (synced, hours, reasons), counted_at = request.app.state.cache.get(
+        f"charts:{days}", lambda: _chart_data(cfg, days))
     empty = messages.t("no_data", lang)
     svgs = [charts.stacked_days(messages.t("synced_per_day", lang),
                                 [(d, s, float(n)) for d, s, n in synced], empty),
@@ -134,7 +136,20 @@ async def chart_page(request: Request) -> Response:
             charts.bars(messages.t("quarantine_by_reason", lang),
                         [(f"{c} {messages.reason(c, lang)}", float(n)) for c, n in reasons],
                         empty)]
-    return render(request, "charts.html", {"svgs": svgs, "days": days})
+    return render(request, "charts.html", {"svgs": svgs, "days": days,
+                                           "counted_at": _iso(counted_at)})
+
+
+ChartData = tuple[list[tuple[str, str, int]], list[tuple[str, str, float]],
+                  list[tuple[str, int]]]
+
+
+def _chart_data(cfg: Config, days: int) -> ChartData:
+    since = datetime.now(UTC) - timedelta(days=days)
+    with data.reader(cfg) as conn:
+        return (views.synced_per_day(conn, since.isoformat()),
+                views.hours_per_day(conn, (since + CST_OFFSET).strftime("%Y-%m-%d")),
+                views.quarantine_by_reason(conn))
 
 
 @requires()

@@ -381,3 +381,22 @@ def test_every_word_a_template_uses_is_in_the_catalogue_in_both_languages() -> N
     used |= {prefix + v for prefix, values in families.items() for v in values}
     assert used <= set(messages.UI)
     assert all(zh and en and zh != en for zh, en in messages.UI.values())
+
+
+def test_the_cache_serves_the_last_value_while_a_new_one_is_computed() -> None:
+    cache = data.Cache(ttl_s=0.0)
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return len(calls)
+
+    assert cache.get("k", compute)[0] == 1  # the first call waits for its value
+    started = time.monotonic()
+    assert cache.get("k", compute)[0] == 1  # stale: served at once, refreshed behind
+    assert time.monotonic() - started < 0.1
+    deadline = time.monotonic() + 5
+    while cache.get("k", compute)[0] != 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
