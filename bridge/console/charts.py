@@ -21,7 +21,10 @@ def stacked_days(title: str, rows: Sequence[tuple[str, str, float]], empty: str)
     sources = sorted({s for _, s, _ in rows})
     if not days:
         return _empty(title, empty)
-    totals = {d: sum(v for dd, _, v in rows if dd == d) for d in days}
+    values: dict[tuple[str, str], float] = {}
+    for d, s, v in rows:
+        values[(d, s)] = values.get((d, s), 0.0) + v
+    totals = {d: sum(values.get((d, s), 0.0) for s in sources) for d in days}
     top = max(totals.values()) or 1.0
     plot_w, plot_h = WIDTH - PAD_L - 10, HEIGHT - PAD_B - PAD_T
     step = plot_w / len(days)
@@ -31,7 +34,7 @@ def stacked_days(title: str, rows: Sequence[tuple[str, str, float]], empty: str)
         x = PAD_L + i * step + (step - bar) / 2
         y = float(PAD_T + plot_h)
         for source in sources:
-            value = sum(v for d, s, v in rows if d == day and s == source)
+            value = values.get((day, source), 0.0)
             h = plot_h * value / top
             y -= h
             colour = COLOURS[sources.index(source) % len(COLOURS)]

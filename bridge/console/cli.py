@@ -79,6 +79,13 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warm(cfg: Config, cache: data.Cache) -> None:
+    from bridge.console.pages import CHART_DAYS, chart_data
+
+    data.status(cfg, cache)
+    cache.get(f"charts:{CHART_DAYS}", lambda: chart_data(cfg, CHART_DAYS))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -96,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"no state file at {cfg.state.path}: run `zybridge sync` first")
     app = create_app(cfg)
     # count the state file's rows by status now, not at the first visitor's overview
-    threading.Thread(target=data.status, args=(cfg, app.state.cache), daemon=True).start()
+    threading.Thread(target=_warm, args=(cfg, app.state.cache), daemon=True).start()
     print(f"zybridge console on http://{host.strip('[]')}:{port}/", flush=True)
     uvicorn.run(app, host=host.strip("[]"), port=int(port), log_level="warning",
                 access_log=False, proxy_headers=cfg.console.https,

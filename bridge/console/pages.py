@@ -21,6 +21,7 @@ from mappings.normalize import id_number
 from state import views
 
 PAGE = 50
+CHART_DAYS = 30
 ENTITIES = ("organization", "volunteer", "project", "service_record")
 STATUSES = ("synced", "revoked", "pending", "blocked", "skipped", "quarantined",
             "dead_lettered")
@@ -124,11 +125,11 @@ async def chart_page(request: Request) -> Response:
     cfg = _cfg(request)
     lang = lang_of(request)
     try:
-        days = max(1, min(int(request.query_params.get("days", "30")), 366))
+        days = max(1, min(int(request.query_params.get("days", CHART_DAYS)), 366))
     except ValueError:
-        days = 30
+        days = CHART_DAYS
     (synced, hours, reasons), counted_at = request.app.state.cache.get(
-        f"charts:{days}", lambda: _chart_data(cfg, days))
+        f"charts:{days}", lambda: chart_data(cfg, days))
     empty = messages.t("no_data", lang)
     svgs = [charts.stacked_days(messages.t("synced_per_day", lang),
                                 [(d, s, float(n)) for d, s, n in synced], empty),
@@ -144,7 +145,7 @@ ChartData = tuple[list[tuple[str, str, int]], list[tuple[str, str, float]],
                   list[tuple[str, int]]]
 
 
-def _chart_data(cfg: Config, days: int) -> ChartData:
+def chart_data(cfg: Config, days: int) -> ChartData:
     since = datetime.now(UTC) - timedelta(days=days)
     with data.reader(cfg) as conn:
         return (views.synced_per_day(conn, since.isoformat()),
