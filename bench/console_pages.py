@@ -145,12 +145,14 @@ mapping = "zhiyuanyun"
     return path
 
 
-def time_pages(config: Path, rows: int, repeat: int) -> dict[str, dict[str, float]]:
+def time_pages(config: Path, rows: int, repeat: int,
+               apart: bool = True) -> dict[str, dict[str, float]]:
     from starlette.testclient import TestClient
 
     client = TestClient(create_app(data.load_config(config)))
     token = re.findall(r'name="csrf" value="([^"]+)"', client.get("/login").text)[0]
-    client.post("/login", data={"csrf": token, "name": "bench", "password": PASSWORD})
+    client.post("/login", data={"csrf": token, "name": "bench", "password": PASSWORD},
+                follow_redirects=False)  # the first overview is timed below, cold
     token = re.findall(r'name="csrf" value="([^"]+)"', client.get("/person").text)[0]
     pages: dict[str, Any] = {
         "/": None, "/runs": None, "/runs?page=30": None, "/quarantine": None,
@@ -163,6 +165,8 @@ def time_pages(config: Path, rows: int, repeat: int) -> dict[str, dict[str, floa
         "/export.csv?since=2026-12-01&until=2026-12-31": None, "/chain": None}
     out = {}
     for page, form in pages.items():
+        if page in APART and not apart:
+            continue
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
@@ -172,7 +176,8 @@ def time_pages(config: Path, rows: int, repeat: int) -> dict[str, dict[str, floa
             assert answer.status_code == 200, (page, answer.status_code)
             if page in APART:
                 break
-        out[page] = {"median_ms": round(statistics.median(times), 1),
+        out[page] = {"first_ms": round(times[0], 1),
+                     "median_ms": round(statistics.median(times), 1),
                      "max_ms": round(max(times), 1)}
     return out
 
@@ -184,15 +189,20 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--reuse", action="store_true", help="keep an existing state file")
     p.add_argument("--json", help="write the figures here too")
+    p.add_argument("--pages-only", action="store_true", help="skip /chain and the export")
     args = p.parse_args()
     folder = Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     state = folder / "state.db"
     build_s = 0.0 if args.reuse and state.exists() else build_state(state, args.rows)
-    figures = time_pages(_config(folder, state), args.rows, args.repeat)
+    figures = time_pages(_config(folder, state), args.rows, args.repeat,
+                         apart=not args.pages_only)
     for page, f in figures.items():
-        print(f"{page:<50} median {f['median_ms']:>8.1f} ms   max {f['max_ms']:>8.1f} ms")
+        print(f"{page:<50} first {f['first_ms']:>8.1f} ms   median {f['median_ms']:>8.1f} ms"
+              f"   max {f['max_ms']:>8.1f} ms")
     pages = {k: v for k, v in figures.items() if k not in APART}
+    # a page served from the cache (the counts, the charts) is timed by its median; its
+    # first, cold load is printed above
     worst = max(v["median_ms"] for v in pages.values())
     print(f"{args.rows} rows (built in {build_s:.0f} s): slowest page median {worst:.1f} ms "
           f"(target < 300 ms: {'met' if worst < 300 else 'NOT met'})")
