@@ -389,13 +389,13 @@ def test_the_cache_serves_the_last_value_while_a_new_one_is_computed() -> None:
 
     def compute() -> int:
         calls.append(1)
-        time.sleep(0.2)
+        time.sleep(1.0)
         return len(calls)
 
     assert cache.get("k", compute)[0] == 1  # the first call waits for its value
     started = time.monotonic()
     assert cache.get("k", compute)[0] == 1  # stale: served at once, refreshed behind
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.5
     deadline = time.monotonic() + 5
     while cache.get("k", compute)[0] != 2:
         assert time.monotonic() < deadline

@@ -104,6 +104,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(10)  # an element of the next page may take a moment to appear
     downloads = tmp_path_factory.mktemp("downloads")
     driver.execute_cdp_cmd("Page.setDownloadBehavior",
                            {"behavior": "allow", "downloadPath": str(downloads)})
@@ -139,7 +140,7 @@ class Page:
 
     def logout(self) -> None:
         self.by_id("logout").click()
-        assert self.driver.current_url == f"{self.base}/login"
+        _wait(lambda: self.driver.current_url == f"{self.base}/login", "the login page")
 
     def shot(self, name: str) -> None:
         folder = os.environ.get("CONSOLE_SCREENSHOTS")
@@ -166,7 +167,7 @@ def test_an_auditor_reads_finds_a_person_exports_and_is_refused_an_action(
     world, base = running
     page = Page(browser, base)
     page.open("/")
-    assert browser.current_url == f"{base}/login"
+    _wait(lambda: browser.current_url == f"{base}/login", "the redirect to the login page")
     page.shot("login")
     page.login("shenji", USERS["shenji"][1])
     assert "概览" in page.by_id("overview-title").text
@@ -214,7 +215,7 @@ def test_an_admin_retries_a_fixed_row_and_sees_it_synced(
     ref = f"haicang:organization:{team}"
     browser.find_element("css selector", f"input[name=ref][value='{ref}']").click()
     page.by_id("retry-selected").click()
-    assert "/requests/" in browser.current_url
+    _wait(lambda: "/requests/" in browser.current_url, "the request page")
     _wait(lambda: (browser.refresh() or True) and "已完成" in page.by_id("request-status").text,
           "the daemon to run the request", timeout=60)
     page.shot("request")
@@ -232,5 +233,7 @@ def test_five_wrong_passwords_lock_the_name(running: tuple[World, str], browser:
     for _ in range(5):
         page.login("guanli", "not the password")
     assert "锁定" in page.by_id("login-error").text
-    page.login("guanli", USERS["guanli"][1])
-    assert browser.current_url == f"{base}/login" and "锁定" in page.by_id("login-error").text
+    page.login("guanli", USERS["guanli"][1])  # the right password, while locked
+    page.open("/")
+    _wait(lambda: browser.current_url == f"{base}/login", "the refusal")
+    assert "nav-overview" not in browser.page_source
