@@ -14,6 +14,7 @@ UI: dict[str, tuple[str, str]] = {
     "login": ("登录", "Log in"),
     "logout": ("退出", "Log out"),
     "name": ("用户名", "User name"),
+    "person_name": ("姓名 · 手机", "Name · mobile"),
     "password": ("密码", "Password"),
     "bad_login": ("用户名或密码不正确。", "Wrong user name or password."),
     "locked": ("登录失败次数过多，该用户已锁定 15 分钟。",
