@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -400,3 +401,42 @@ def test_the_cache_serves_the_last_value_while_a_new_one_is_computed() -> None:
     while cache.get("k", compute)[0] != 2:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+# with a daemon: the hand-off (kept last: the daemon changes the shared state file) ------
+def _wait_for(predicate: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_resync_of_more_than_100_rows_asks_first_then_goes_to_the_daemon(
+        world: World, client: TestClient) -> None:
+    env = {**_env_without_secrets(), "ZYBRIDGE_APP_SECRET": DEMO_APP_SECRET}
+    daemon = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(world.config),
+                               "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        cfg = data.load_config(world.config)
+        _wait_for(lambda: data.daemon_running(cfg), "the daemon")
+        login(client, "guanli")
+        form = {"csrf": csrf_of(client.get("/").text), "source": "haicang",
+                "entity": "service_record", "since": ""}
+        asked = client.post("/actions/resync", data=form)
+        assert 'id="confirm-text"' in asked.text and "超过 100 行" in asked.text
+        done = client.post("/actions/resync", data={**form, "confirmed": "yes"},
+                           follow_redirects=False)
+        request_id = int(done.headers["location"].rsplit("/", 1)[1])
+        row = _wait_for(lambda: (r := data.request(cfg, request_id)) and
+                        r["status"] in ("done", "failed") and r, "the daemon's answer")
+        assert row["argv"] == ["resync", "--source", "haicang", "--entity", "service_record"]
+        assert row["requested_by"] == "console:guanli" and row["status"] == "done"
+        assert ("console resync", "guanli") in audit_actions(world)
+        assert "已完成" in client.get(f"/requests/{request_id}").text
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
