@@ -21,19 +21,28 @@ def register(subparsers: Sub) -> None:
         description="Serves the console ([console] listen, loopback by default) or manages "
         "its accounts ([console] users_file). Needs no platform or source secret.")
     sub = c.add_subparsers(dest="console_command", metavar="ACTION", required=True)
-    s = sub.add_parser("serve", help="serve the console until SIGTERM")
+    s = sub.add_parser("serve", help="serve the console until SIGTERM",
+                       description="Serves the web console on [console] listen (loopback by "
+                       "default; docs/console.md shows it behind a TLS proxy).")
     s.add_argument("--listen", help="HOST:PORT (default: [console] listen)")
     s.set_defaults(func=cmd_serve)
-    u = sub.add_parser("user", help="console accounts")
+    u = sub.add_parser("user", help="console accounts",
+                       description="Add, list or remove the console's accounts "
+                       "([console] users_file, 0600, scrypt hashes).")
     us = u.add_subparsers(dest="user_command", metavar="ACTION", required=True)
-    a = us.add_parser("add", help="add or replace an account (password from the terminal, "
-                      "or stdin when it is not a terminal; never an argument)")
+    a = us.add_parser("add", help="add or replace an account",
+                      description="Adds or replaces an account with a role; the password is "
+                      "read from the terminal (twice), or one line of stdin when it is not "
+                      "a terminal; never from an argument. At least 10 characters.")
     a.add_argument("name")
     a.add_argument("--role", required=True, choices=accounts.ROLES)
     a.set_defaults(func=cmd_user_add)
-    ls = us.add_parser("list", help="the accounts and their roles")
+    ls = us.add_parser("list", help="the accounts and their roles",
+                       description="Prints each account's name and role (never a hash).")
     ls.set_defaults(func=cmd_user_list)
-    rm = us.add_parser("remove", help="remove an account")
+    rm = us.add_parser("remove", help="remove an account",
+                       description="Removes the account; a session it has open ends at "
+                       "its next request.")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_user_remove)
 

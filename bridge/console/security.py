@@ -73,6 +73,15 @@ def current_user(request: Request, now: float | None = None) -> dict[str, str] |
     return {"name": str(user.get("name")), "role": str(user.get("role"))}
 
 
+def _still(request: Request, user: dict[str, str]) -> bool:
+    """The account still exists with this role (a removed or changed account's session
+    ends at its next request)."""
+    from bridge.console import accounts
+
+    found = accounts.load(request.app.state.users_file).get(user["name"])
+    return found is not None and found.role == user["role"]
+
+
 def requires(role: str | None = None) -> Callable[[Endpoint], Endpoint]:
     """Not logged in: to the login page; the wrong role: 403; a POST without the
     session's CSRF token: 403."""
@@ -83,7 +92,8 @@ def requires(role: str | None = None) -> Callable[[Endpoint], Endpoint]:
             from bridge.console.app import refuse
 
             user = current_user(request)
-            if user is None:
+            if user is None or not _still(request, user):
+                request.session.pop("user", None)
                 return RedirectResponse("/login", status_code=303)
             request.state.user = user
             if role is not None and user["role"] != role:

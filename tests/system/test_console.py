@@ -403,6 +403,19 @@ def test_the_cache_serves_the_last_value_while_a_new_one_is_computed() -> None:
         time.sleep(0.05)
 
 
+def test_a_removed_account_loses_its_open_session(world: World, client: TestClient) -> None:
+    users = world.folder / "console-users.toml"
+    kept = users.read_bytes()
+    accounts.add(users, "temp", "auditor", "temporary-pass-1")
+    try:
+        login(client, "temp", "temporary-pass-1")
+        assert client.get("/runs", follow_redirects=False).status_code == 200
+        accounts.remove(users, "temp")
+        assert client.get("/runs", follow_redirects=False).headers["location"] == "/login"
+    finally:
+        users.write_bytes(kept)
+
+
 # with a daemon: the hand-off (kept last: the daemon changes the shared state file) ------
 def _wait_for(predicate: Any, what: str, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
