@@ -123,16 +123,12 @@ CREATE INDEX ledger_live ON ledger(source, status, base_ref);
 """),
     (8, """
 -- the web console's read paths (state/views.py): a person's volunteer rows by ID number,
--- the service records that name a volunteer, the quarantine list, the charts' periods
+-- the service records that name a volunteer, the quarantine list
 CREATE INDEX rows_person ON rows(json_extract(parts, '$[0][1].id_number'))
   WHERE entity = 'volunteer';
 CREATE INDEX rows_volunteer_ref ON rows(json_extract(parts, '$[0][1].volunteer_external_ref'))
   WHERE entity = 'service_record';
 CREATE INDEX rows_quarantined ON rows(source, entity, local_id) WHERE state = 'quarantined';
-CREATE INDEX ledger_updated ON ledger(updated_at, source) WHERE status = 'synced';
-CREATE INDEX ledger_service_day ON ledger(json_extract(payload, '$.start_at'))
-  WHERE entity = 'service_record' AND status = 'synced';
-CREATE INDEX audit_at ON audit(at);
 """),
 )
 

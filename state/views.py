@@ -161,7 +161,7 @@ def records_of(conn: sqlite3.Connection, volunteer_refs: Sequence[str],
 def synced_per_day(conn: sqlite3.Connection, since: str) -> list[tuple[str, str, int]]:
     """(UTC day, source, items the platform acknowledged as synced) since an instant."""
     cur = conn.execute("SELECT substr(updated_at, 1, 10), source, COUNT(*) FROM ledger "
-                       "INDEXED BY ledger_updated WHERE status = 'synced' AND updated_at >= ? "
+                       "WHERE status = 'synced' AND updated_at >= ? "
                        "GROUP BY 1, 2 ORDER BY 1, 2", (since,))
     return [(str(d), str(s), int(n)) for d, s, n in cur]
 
@@ -198,8 +198,29 @@ def audit_state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def audit_period(conn: sqlite3.Connection, since: str, until: str) -> Iterator[Record]:
-    """The entries written at or after `since` and before `until` (UTC instants)."""
-    return audit.records(conn, "at >= ? AND at < ?", (since, until))
+    """The entries written at or after `since` and before `until` (UTC instants). Entries
+    are appended in time order, so the period's ends are found by a binary search on seq
+    (no index on the time)."""
+    lo, hi = _first_at(conn, since), _first_at(conn, until)
+    return audit.records(conn, "seq >= ? AND seq < ? AND at >= ? AND at < ?",
+                         (lo, hi, since, until))
+
+
+def _first_at(conn: sqlite3.Connection, at: str) -> int:
+    """The seq of the first entry written at or after `at` (one past the last if none)."""
+    first, last = conn.execute("SELECT MIN(seq), MAX(seq) FROM audit").fetchone()
+    if first is None:
+        return 0
+    lo, hi = int(first), int(last) + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        found = conn.execute("SELECT at FROM audit WHERE seq >= ? ORDER BY seq LIMIT 1",
+                             (mid,)).fetchone()
+        if found is None or found[0] >= at:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 # the daemon's request rows (bridge/handoff.py): the console queues and reads them ------

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -293,6 +294,15 @@ def test_the_audit_export_is_csv_with_formula_safe_cells(client: TestClient) -> 
     assert lines[0].startswith("seq,at,run_id,kind") and len(lines) > 10
     assert [safe_cell(v) for v in ("=1+1", "+3", "-2", "@SUM(A1)", "ok")] == [
         "'=1+1", "'+3", "'-2", "'@SUM(A1)", "ok"]
+
+
+def test_an_export_holds_only_the_entries_of_its_period(client: TestClient) -> None:
+    login(client, "shenji")
+    today = (datetime.now(UTC) + timedelta(hours=8)).date()
+    before = client.get(f"/export.csv?since=2020-01-01&until={today - timedelta(days=1)}")
+    assert before.text.lstrip("\ufeff").splitlines()[1:] == []
+    now = client.get(f"/export.csv?since={today}&until={today}").text.splitlines()
+    assert len(now) > 10 and all(f",{today.year}-" in line for line in now[1:])
 
 
 def test_an_export_of_a_period_that_ends_before_it_starts_is_refused(
