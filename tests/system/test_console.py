@@ -1,150 +1,33 @@
-"""The web console (issue 19) against a real state file: two sources synced to the sandbox
-platform, then served by the console in-process (Starlette's TestClient) or as
-`zybridge console serve` with no platform secret in its environment."""
+"""The web console (issue 19) against a real state file (tests/system/consoleworld.py),
+served in-process by Starlette's TestClient: access, pages, masking, export."""
 
 from __future__ import annotations
 
-import os
 import re
-import sqlite3
-import stat
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from bridge import config as config_mod
 from bridge.console import accounts, data
-from bridge.console.app import create_app
 from bridge.console.pages import safe_cell
 from bridge.console.security import IDLE_S, current_user
-from bridge.sample import build_sample_store
-from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess, free_port
-from tests.system.helpers import cycle
+from tests.system.consoleworld import (
+    GET_PAGES,
+    ROOT,
+    SOURCES,
+    USERS,
+    World,
+    audit_actions,
+    client,
+    csrf_of,
+    login,
+    world,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("haicang", "xinyang")
-USERS = {"shenji": ("auditor", "auditor-pass-1"), "guanli": ("admin", "admin-pass-12")}
-GET_PAGES = ("/", "/runs", "/quarantine", "/dead-letters", "/record", "/person", "/charts",
-             "/chain", "/export")
-
-
-@dataclass
-class World:
-    folder: Path
-    config: Path
-    sandbox: SandboxProcess
-    person: str        # an ID number with service records in both sources
-    ids: set[str]      # every ID number in the sources
-    mobiles: set[str]  # every mobile in the sources
-
-
-def write_config(folder: Path, sandbox: SandboxProcess, every: str = "1s") -> Path:
-    sources = "".join(f"""
-[[sources]]
-name = "{name}"
-kind = "sql"
-url = "sqlite:///{folder / name}.db"
-mapping = "zhiyuanyun"
-every = "{every}"
-reconcile_cron = ""
-""" for name in SOURCES)
-    path = folder / "zybridge.toml"
-    path.write_text(f"""
-[state]
-path = "state.db"
-[log]
-path = "bridge.jsonl"
-[national]
-base_url = "{sandbox.base_url}"
-app_id = "{DEMO_APP_ID}"
-app_secret = "${{ZYBRIDGE_APP_SECRET}}"
-jurisdiction = "3502"
-rate_per_s = 500.0
-[console]
-listen = "127.0.0.1:0"
-users_file = "console-users.toml"
-{sources}""", encoding="utf-8")
-    return path
-
-
-def build_world(folder: Path, sandbox: SandboxProcess) -> World:
-    """Two sources with the same people (seed), one sync, two console accounts."""
-    for name in SOURCES:
-        build_sample_store(folder / f"{name}.db", volunteers=30, seed=3, invalid_share=0.1)
-    config = write_config(folder, sandbox)
-    cfg = config_mod.load(config, {"ZYBRIDGE_APP_SECRET": DEMO_APP_SECRET})
-    assert cycle(cfg).ok
-    for name, (role, password) in USERS.items():
-        accounts.add(folder / "console-users.toml", name, role, password)
-    ids, mobiles = set(), set()
-    for name in SOURCES:
-        conn = sqlite3.connect(folder / f"{name}.db")
-        for cert, mobile in conn.execute("SELECT cert_no, mobile FROM zyy_volunteer"):
-            ids |= {str(cert).strip().upper()} if cert and len(str(cert)) >= 15 else set()
-            mobiles |= {str(mobile).strip()} if mobile and len(str(mobile)) >= 11 else set()
-        conn.close()
-    return World(folder, config, sandbox, _person_in_both(folder / "state.db"), ids, mobiles)
-
-
-def _person_in_both(state: Path) -> str:
-    conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
-    try:
-        row = conn.execute(
-            "SELECT json_extract(v.parts, '$[0][1].id_number') FROM rows v JOIN rows r "
-            "ON json_extract(r.parts, '$[0][1].volunteer_external_ref') = v.base_ref "
-            "WHERE v.entity = 'volunteer' AND r.entity = 'service_record' "
-            "AND v.status = 'synced' GROUP BY 1 HAVING COUNT(DISTINCT r.source) = 2 "
-            "LIMIT 1").fetchone()
-    finally:
-        conn.close()
-    return str(row[0])
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    folder = tmp_path_factory.mktemp("console")
-    with SandboxProcess(db_path=folder / "sandbox.db", extra_args=["--rate-per-s", "0"]) as sb:
-        yield build_world(folder, sb)
-
-
-@pytest.fixture
-def client(world: World, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.delenv("ZYBRIDGE_APP_SECRET", raising=False)
-    return TestClient(create_app(data.load_config(world.config)))
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no CSRF token"
-    return found[1]
-
-
-def login(client: TestClient, name: str, password: str | None = None) -> httpx.Response:
-    token = csrf_of(client.get("/login").text)
-    return client.post("/login", data={"csrf": token, "name": name,
-                                       "password": password or USERS[name][1]},
-                       follow_redirects=False)
-
-
-def audit_actions(world: World) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(f"file:{world.folder / 'state.db'}?mode=ro", uri=True)
-    try:
-        return [(a, u) for a, u in conn.execute(
-            "SELECT json_extract(data, '$.action'), json_extract(data, '$.user') FROM audit "
-            "WHERE kind = 'admin' ORDER BY seq")]
-    finally:
-        conn.close()
+__all__ = ["client", "world"]  # fixtures
 
 
 # access -------------------------------------------------------------------------------
@@ -312,69 +195,6 @@ def test_an_export_of_a_period_that_ends_before_it_starts_is_refused(
     assert answer.status_code == 400 and "时间段无效" in answer.text
 
 
-# the process and its accounts ---------------------------------------------------------
-def _env_without_secrets() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if k not in ("ZYBRIDGE_APP_SECRET", "ZYBRIDGE_AUDIT_KEY")}
-
-
-def test_the_console_serves_with_no_platform_secret_in_its_environment(world: World) -> None:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(world.config),
-                             "console", "serve", "--listen", f"127.0.0.1:{port}"],
-                            cwd=ROOT, env=_env_without_secrets(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", follow_redirects=True) as http:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    page = http.get("/login")
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                    assert time.monotonic() < deadline, "the console did not start"
-                    time.sleep(0.2)
-            answer = http.post("/login", data={"csrf": csrf_of(page.text), "name": "shenji",
-                                               "password": USERS["shenji"][1]})
-            assert answer.status_code == 200 and 'id="overview-title"' in answer.text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _zybridge(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bridge", "--config", str(config), *args],
-                          cwd=ROOT, env=_env_without_secrets(), input=stdin, text=True,
-                          capture_output=True, timeout=60)
-
-
-def test_user_add_reads_the_password_from_stdin_and_keeps_only_an_scrypt_hash(
-        tmp_path: Path, world: World) -> None:
-    config = tmp_path / "zybridge.toml"
-    config.write_text(world.config.read_text().replace(
-        'users_file = "console-users.toml"', f'users_file = "{tmp_path / "u.toml"}"'))
-    added = _zybridge(config, "console", "user", "add", "lina", "--role", "admin",
-                      stdin="a-long-password-9\n")
-    assert added.returncode == 0, added.stderr
-    users = tmp_path / "u.toml"
-    assert stat.S_IMODE(users.stat().st_mode) == 0o600
-    assert "a-long-password-9" not in users.read_text() and "scrypt$" in users.read_text()
-    assert accounts.authenticate(accounts.load(users), "lina", "a-long-password-9")
-    assert "lina" in _zybridge(config, "console", "user", "list").stdout
-    assert _zybridge(config, "console", "user", "remove", "lina").returncode == 0
-    assert accounts.load(users) == {}
-
-
-def test_user_add_refuses_a_short_password(tmp_path: Path, world: World) -> None:
-    config = tmp_path / "zybridge.toml"
-    config.write_text(world.config.read_text().replace(
-        'users_file = "console-users.toml"', f'users_file = "{tmp_path / "u.toml"}"'))
-    added = _zybridge(config, "console", "user", "add", "lina", "--role", "auditor",
-                      stdin="short\n")
-    assert added.returncode == 2 and "too short" in added.stderr
-    assert not (tmp_path / "u.toml").exists()
-
 
 def test_every_word_a_template_uses_is_in_the_catalogue_in_both_languages() -> None:
     from bridge.console import messages
@@ -413,53 +233,3 @@ def test_the_cache_serves_the_last_value_while_a_new_one_is_computed() -> None:
         time.sleep(0.05)
 
 
-def test_a_removed_account_loses_its_open_session(world: World, client: TestClient) -> None:
-    users = world.folder / "console-users.toml"
-    kept = users.read_bytes()
-    accounts.add(users, "temp", "auditor", "temporary-pass-1")
-    try:
-        login(client, "temp", "temporary-pass-1")
-        assert client.get("/runs", follow_redirects=False).status_code == 200
-        accounts.remove(users, "temp")
-        assert client.get("/runs", follow_redirects=False).headers["location"] == "/login"
-    finally:
-        users.write_bytes(kept)
-
-
-# with a daemon: the hand-off (kept last: the daemon changes the shared state file) ------
-def _wait_for(predicate: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_a_resync_of_more_than_100_rows_asks_first_then_goes_to_the_daemon(
-        world: World, client: TestClient) -> None:
-    env = {**_env_without_secrets(), "ZYBRIDGE_APP_SECRET": DEMO_APP_SECRET}
-    daemon = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(world.config),
-                               "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        cfg = data.load_config(world.config)
-        _wait_for(lambda: data.daemon_running(cfg), "the daemon")
-        login(client, "guanli")
-        form = {"csrf": csrf_of(client.get("/").text), "source": "haicang",
-                "entity": "service_record", "since": ""}
-        asked = client.post("/actions/resync", data=form)
-        assert 'id="confirm-text"' in asked.text and "超过 100 行" in asked.text
-        done = client.post("/actions/resync", data={**form, "confirmed": "yes"},
-                           follow_redirects=False)
-        request_id = int(done.headers["location"].rsplit("/", 1)[1])
-        row = _wait_for(lambda: (r := data.request(cfg, request_id)) and
-                        r["status"] in ("done", "failed") and r, "the daemon's answer")
-        assert row["argv"] == ["resync", "--source", "haicang", "--entity", "service_record"]
-        assert row["requested_by"] == "console:guanli" and row["status"] == "done"
-        assert ("console resync", "guanli") in audit_actions(world)
-        assert "已完成" in client.get(f"/requests/{request_id}").text
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)

@@ -22,7 +22,7 @@ import pytest
 
 from bridge.sandbox import DEMO_APP_SECRET
 from bridge.sandbox.harness import SandboxProcess, free_port
-from tests.system.test_console import ROOT, USERS, World, build_world
+from tests.system.consoleworld import ROOT, USERS, World, build_world
 
 CHROMIUM, DRIVER = shutil.which("chromium"), "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
