@@ -102,6 +102,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(30)
     driver.implicitly_wait(10)  # an element of the next page may take a moment to appear
@@ -196,7 +197,11 @@ def test_an_auditor_reads_finds_a_person_exports_and_is_refused_an_action(
         browser.find_element("css selector", "input[name=csrf]").get_attribute("value"))
     _wait(lambda: "/actions/retry" in browser.current_url, "the refused action")
     assert "您的角色无权执行此操作" in page.by_id("error").text
-    page.open("/")
+    for path in ("/", "/charts", "/quarantine", "/dead-letters", "/runs"):
+        page.open(path)
+    refused = [e["message"] for e in browser.get_log("browser")
+               if "Content Security Policy" in e["message"]]
+    assert refused == []  # nothing on any page needed what the policy forbids
     page.logout()
 
 
