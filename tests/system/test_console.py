@@ -135,6 +135,12 @@ def test_quarantine_filters_by_code_and_shows_reasons_in_chinese(client: TestCli
     assert "INVALID_CODE" not in rows
 
 
+def test_a_filter_value_is_shown_escaped_never_as_markup(client: TestClient) -> None:
+    login(client, "shenji")
+    page = client.get('/quarantine?code="><script>alert(1)</script>').text
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
 def test_english_is_a_choice(client: TestClient) -> None:
     login(client, "shenji")
     page = client.get("/lang?to=en&next=/quarantine").text
