@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bridge import admin, auditlog, logs, statecmd
 from bridge import config as config_mod
+from bridge.console import cli as console_cli
 from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.report import print_status, status_document
 from mappings.mask import redact
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     auditlog.register(sub)
     admin.register(sub)
     statecmd.register(sub)
+    console_cli.register(sub)
 
     d = sub.add_parser("demo", help="sample 志愿云 store → sandbox platform, one sync, a summary",
                        description="Builds a sample store, starts the sandbox, syncs twice.")
