@@ -234,6 +234,12 @@ def _check_tls(national: NationalConfig) -> list[str]:
     return problems
 
 
+class ConsoleConfig(_Frozen):
+    listen: str = Field(default="127.0.0.1:8770", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$")
+    users_file: Path = Path("console-users.toml")
+    https: bool = False  # behind a TLS reverse proxy: session cookies are marked Secure
+
+
 class Config(_Frozen):
     audit: AuditConfig = AuditConfig()
     retention: RetentionConfig = RetentionConfig()
@@ -243,6 +249,7 @@ class Config(_Frozen):
     sources: tuple[SourceConfig, ...] = ()
     safety: SafetyConfig = SafetyConfig()
     metrics: MetricsConfig | None = None
+    console: ConsoleConfig | None = None
     base_dir: Path = Path(".")
     unset_env: tuple[tuple[str, str], ...] = ()   # (key, variable) of secrets not set
 
