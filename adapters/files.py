@@ -28,66 +28,51 @@ Bad rows do not stop a file: a row that cannot be decoded yields its SourceRows 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import os
+import stat as stat_mod
 import threading
-import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import openpyxl  # type: ignore[import-untyped]  # openpyxl ships no type hints
 import structlog
 
 from adapters.base import Cursor, Page, SourceRow, Stream
+from adapters.sheetread import (
+    FileRead,
+    Incomplete,
+    Limits,
+    NoHeader,
+    Parsed,
+    Refused,
+    Schema,
+    decode,
+    read_csv,
+    read_xlsx,
+    settle,
+)
 from bridge.errors import ConfigError, StateError
-from mappings import taiwan_sheets
+from mappings import sheetcells, taiwan_sheets
 from mappings.mask import redact
 from mappings.normalize import CST
 
+__all__ = ["FilesSource", "Limits", "Parsed", "decode", "open_files_source", "snapshot"]
 log = structlog.get_logger("adapters.files")
 SUFFIXES = (".csv", ".xlsx")
-HEADER_SCAN_ROWS = 30      # a header row is looked for among the first rows (titles above)
-CACHE_FILES = 64           # parsed files kept, by content hash
+CACHE_FILES = 64           # parsed files kept, by content hash…
+CACHE_ROWS = 200_000       # …and no more rows than this in all (the newest file always)
 DIGEST_CHARS = 32
-
-
-@dataclass(frozen=True)
-class Schema:
-    """What the adapter needs of a mapping: its headers, its rows."""
-
-    header_name: Callable[[object], str | None]
-    min_headers: int
-    is_blank: Callable[[Mapping[str, Any]], bool]
-    rows: Callable[[Mapping[str, Any] | None, taiwan_sheets.Where, str, bytes],
-                   tuple[SourceRow, ...]]
-    entities: tuple[str, ...]
-
+CHUNK = 1 << 20
 
 SCHEMAS: dict[str, Schema] = {
     "taiwan_sheets": Schema(taiwan_sheets.header_name, 4, taiwan_sheets.is_blank,
+                            sheetcells.is_total, sheetcells.prepare, sheetcells.settle,
                             taiwan_sheets.source_rows, taiwan_sheets.ENTITIES),
 }
-
-
-class Incomplete(Exception):
-    """The file is still being written: read it next cycle."""
-
-
-class NoHeader(Exception):
-    """No row of the file's first rows holds the schema's headers."""
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """One sheet row: its place, and its cells by header (None: it could not be decoded)."""
-
-    where: taiwan_sheets.Where
-    cells: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -95,7 +80,7 @@ class SheetFile:
     name: str
     mtime_ns: int
     digest: str
-    data: bytes | None     # None: listed by its name, size and time, not read
+    size: int = 0
 
     @property
     def modified(self) -> str:
@@ -103,140 +88,44 @@ class SheetFile:
         return moment.isoformat(timespec="microseconds")
 
 
-# --- reading one file -------------------------------------------------------------------
+# --- looking at one file ----------------------------------------------------------------
 
-def snapshot(path: Path, stat: Callable[[Path], Any] = Path.stat) -> tuple[bytes, int] | None:
-    """The file's bytes and modification time, or None when it changed while it was read
-    (two looks at its size and time, before and after)."""
+def open_regular(path: Path) -> IO[bytes]:
+    """The file opened for reading without following a symbolic link and without
+    blocking on a pipe; OSError when it is not a regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path.name} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def snapshot(path: Path, stat: Callable[[Path], Any] = Path.stat) -> tuple[str, int] | None:
+    """The file's content hash (read in chunks) and modification time, or None when it
+    changed while it was read (two looks at its size and time, before and after)."""
     before = stat(path)
-    data = path.read_bytes()
+    digest, size = hashlib.sha256(), 0
+    with open_regular(path) as raw:
+        while chunk := raw.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
     after = stat(path)
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) \
-            or len(data) != after.st_size:
+            or size != after.st_size:
         return None
-    return data, int(after.st_mtime_ns)
+    return digest.hexdigest()[:DIGEST_CHARS], int(after.st_mtime_ns)
 
 
-def decode(data: bytes) -> str:
-    """The text of a CSV file: by its BOM (UTF-8, UTF-16), else UTF-8 when it reads as
-    UTF-8 more than it fails to, else GB18030. Undecodable bytes stay as lone surrogates
-    (`surrogateescape`), so the rows that hold them can be told apart."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", "surrogateescape")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", "surrogateescape")
-    as_utf8 = data.decode("utf-8", "surrogateescape")
-    bad = sum(1 for c in as_utf8 if "\udc80" <= c <= "\udcff")
-    good = sum(1 for c in as_utf8 if ord(c) > 127 and not "\udc80" <= c <= "\udcff")
-    if bad == 0 or good >= bad:
-        return as_utf8
-    return data.decode("gb18030", "surrogateescape")
-
-
-# a cell as long as a file may hold: an over-long cell is the mapping's to quarantine,
-# not the reader's to crash on (the module's default limit is 131,072 characters)
-csv.field_size_limit(1 << 30)
-
-
-def _csv_rows(text: str) -> list[list[str]]:
-    first = text[:4096].split("\n", 1)[0]
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
-    except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            raise Incomplete("the file ends inside a quoted cell") from None
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-
-
-def read_csv(data: bytes, schema: Schema, file: str) -> list[Parsed]:
-    text = decode(data)
-    rows = _csv_rows(text)
-    parsed = _records(((n, row, _undecodable(row)) for n, row in enumerate(rows, start=1)),
-                      schema, file, None)
-    if rows and not text.endswith(("\n", "\r")) and parsed.header_width > len(rows[-1]) \
-            and any(c.strip() for c in rows[-1]):
-        raise Incomplete("the last row is short and has no line end")
-    return parsed.rows
-
-
-def _undecodable(row: Sequence[str]) -> bool:
-    return any(any("\udc80" <= c <= "\udcff" for c in cell) for cell in row)
-
-
-def read_xlsx(data: bytes, schema: Schema, file: str) -> list[Parsed]:
-    """Every worksheet that holds a header row; cached formula values; a merged range's
-    value in each of its cells (as the sheet shows it)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except Exception as exc:  # any failure to open: a file not yet whole
-        raise Incomplete(f"the workbook does not open ({type(exc).__name__})") from None
-    out: list[Parsed] = []
-    found = False
-    for sheet in book.worksheets:
-        merged: dict[tuple[int, int], Any] = {}
-        for rng in sheet.merged_cells.ranges:
-            value = sheet.cell(rng.min_row, rng.min_col).value
-            for r in range(rng.min_row, rng.max_row + 1):
-                for c in range(rng.min_col, rng.max_col + 1):
-                    merged[(r, c)] = value
-        rows = ((n, [merged.get((n, c), v) for c, v in enumerate(row, start=1)], False)
-                for n, row in enumerate(sheet.iter_rows(values_only=True), start=1))
-        try:
-            out += _records(rows, schema, file, sheet.title).rows
-            found = True
-        except NoHeader:
-            continue
-    if not found:
-        raise NoHeader("no worksheet has a header row")
-    return out
-
-
-@dataclass(frozen=True)
-class _Records:
-    rows: list[Parsed]
-    header_width: int
-
-
-def _records(rows: Iterable[tuple[int, list[Any], bool]], schema: Schema, file: str,
-             sheet: str | None) -> _Records:
-    """The rows below the header row, as cells by header; blank rows and repeated header
-    rows left out."""
-    columns: dict[int, str] | None = None
-    width = 0
-    out: list[Parsed] = []
-    for number, row, undecodable in rows:
-        if columns is None:
-            if number > HEADER_SCAN_ROWS:
-                break
-            names = [schema.header_name(c) for c in row]
-            if len({n for n in names if n}) >= schema.min_headers:
-                columns = {}
-                for i, name in enumerate(names):
-                    if name and name not in columns.values():
-                        columns[i] = name
-                width = max(columns) + 1
-            continue
-        where = taiwan_sheets.Where(file, number, sheet)
-        if undecodable:
-            out.append(Parsed(where, None))
-            continue
-        cells = {name: row[i] for i, name in columns.items() if i < len(row)}
-        if schema.is_blank(cells) or all(schema.header_name(v) == k for k, v in cells.items()
-                                         if v is not None):
-            continue
-        out.append(Parsed(where, cells))
-    if columns is None:
-        raise NoHeader("no header row")
-    return _Records(out, width)
+def size_digest(name: str, size: int, mtime_ns: int) -> str:
+    """The stand-in hash of a file too big to read: its name, size and time."""
+    return "big-" + hashlib.sha256(f"{name}:{size}:{mtime_ns}".encode()).hexdigest()[
+        :DIGEST_CHARS - 4]
 
 
 # --- the adapter ------------------------------------------------------------------------
 
 def open_files_source(path: Path, base_dir: Path, *, mapping: str,
-                      ref_key: str | bytes | None) -> FilesSource:
+                      ref_key: str | bytes | None, limits: Limits | None = None) -> FilesSource:
     """A FilesSource over the folder `path` (relative to `base_dir`)."""
     schema = SCHEMAS.get(mapping)
     if schema is None:
@@ -248,19 +137,22 @@ def open_files_source(path: Path, base_dir: Path, *, mapping: str,
     if not folder.is_dir():
         raise ConfigError(f"the inbox folder {folder} does not exist or is not a folder")
     key = ref_key.encode("utf-8") if isinstance(ref_key, str) else ref_key
-    return FilesSource(folder, schema, key)
+    return FilesSource(folder, schema, key, limits or Limits())
 
 
 class FilesSource:
     """A `SourceAdapter` over a folder of sheets. Safe to share between threads."""
 
-    def __init__(self, folder: Path, schema: Schema, key: bytes) -> None:
+    def __init__(self, folder: Path, schema: Schema, key: bytes,
+                 limits: Limits | None = None) -> None:
         self.folder = folder
+        self.limits = limits or Limits()
         self._schema = schema
         self._key = key
         self._lock = threading.Lock()
-        self._parsed: OrderedDict[str, list[Parsed] | None] = OrderedDict()
+        self._parsed: OrderedDict[str, FileRead | None] = OrderedDict()
         self._digests: dict[tuple[str, int, int], str] = {}
+        self._warned: set[str] = set()
 
     def streams(self) -> Sequence[Stream]:
         return [Stream(e, e) for e in self._schema.entities]
@@ -273,7 +165,7 @@ class FilesSource:
         floor = _floor(since) if since is not None and not done else None
         files = [f for f in self.files() if f.digest not in done
                  and (floor is None or f.mtime_ns >= floor)]
-        loaded = [(f, rows) for f in files if (rows := self._parse(f)) is not None]
+        loaded = self._loaded(files)
         if not loaded:
             return
         newest = max((f for f, _ in loaded), key=lambda f: (f.mtime_ns, f.name))
@@ -297,82 +189,131 @@ class FilesSource:
         with self._lock:
             self._parsed.clear()
 
+    # what the receipts read --------------------------------------------------------------
+    def outcomes(self, skip: Callable[[SheetFile], bool] = lambda f: False
+                 ) -> list[tuple[SheetFile, FileRead]]:
+        """Every sheet file of the folder and what reading it gave (refusals included;
+        files still being written, and those `skip` names, left out)."""
+        out = []
+        for f in self.files():
+            read = None if skip(f) else self._parse(f)
+            if read is not None:
+                out.append((f, read))
+        return out
+
+    def row_ids(self, f: SheetFile, p: Parsed) -> list[tuple[str, str]]:
+        """(entity, local id) of the records one sheet row gives."""
+        return [(r.entity, r.local_id) for r in self._schema.rows(p.cells, p.where,
+                                                                   f.modified, self._key)]
+
     # internals -------------------------------------------------------------------------
     def files(self) -> list[SheetFile]:
         """The folder's whole sheet files, oldest first (modification time, then name). A
-        file whose name, size and time are those of a file already hashed is not read."""
+        file whose name, size and time are those of a file already hashed is not read; a
+        file over the size limit is never read (its stand-in hash is its name, size and
+        time); symbolic links and what is not a regular file are skipped with a warning."""
         out: list[SheetFile] = []
         seen: dict[tuple[str, int, int], str] = {}
         for path in sorted(self.folder.iterdir()):
-            if path.name.startswith((".", "~$")) or path.suffix.lower() not in SUFFIXES \
-                    or not path.is_file():
+            if path.name.startswith((".", "~$")) or path.suffix.lower() not in SUFFIXES:
                 continue
-            stat = path.stat()
+            stat = path.lstat()
+            if not stat_mod.S_ISREG(stat.st_mode):
+                self._skip(path, stat)
+                continue
             sign = (path.name, stat.st_size, stat.st_mtime_ns)
-            digest, data = self._digests.get(sign), None
+            digest = self._digests.get(sign)
+            if digest is None and stat.st_size > self.limits.max_bytes:
+                digest = size_digest(*sign)
             if digest is None:
-                shot = snapshot(path)
+                shot = _look(path)
                 if shot is None:
-                    log.info("file still being written: read next cycle",
-                             file=redact(path.name))
                     continue
-                data, mtime_ns = shot
-                digest = hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
-                sign = (path.name, len(data), mtime_ns)
+                digest, mtime_ns = shot
+                sign = (path.name, stat.st_size, mtime_ns)
             seen[sign] = digest
-            out.append(SheetFile(path.name, sign[2], digest, data))
+            out.append(SheetFile(path.name, sign[2], digest, sign[1]))
         with self._lock:
             self._digests = seen
         return sorted(out, key=lambda f: (f.mtime_ns, f.name))
 
-    def _parse(self, f: SheetFile) -> list[Parsed] | None:
+    def _skip(self, path: Path, stat: os.stat_result) -> None:
+        if stat_mod.S_ISDIR(stat.st_mode) or path.name in self._warned:
+            return
+        self._warned.add(path.name)
+        what = "a symbolic link" if stat_mod.S_ISLNK(stat.st_mode) else "not a regular file"
+        log.warning(f"{what} in the inbox: skipped", file=redact(path.name))
+
+    def _loaded(self, files: Iterable[SheetFile]) -> list[tuple[SheetFile, FileRead]]:
+        """The files read whole (refused ones with no rows); not those still being
+        written, nor those without a header row (neither is marked read)."""
+        out = []
+        for f in files:
+            read = self._parse(f)
+            if read is not None and not (read.refusal and read.refusal.code == "NO_HEADER"):
+                out.append((f, read))
+        return out
+
+    def _parse(self, f: SheetFile) -> FileRead | None:
         """The file's rows (cached by content hash); None when it is to be read later."""
         with self._lock:
             if f.digest in self._parsed:
                 self._parsed.move_to_end(f.digest)
                 return self._parsed[f.digest]
-        data = f.data if f.data is not None else self._reread(f)
-        if data is None:
-            return None
+        read = self._read(f)
+        if read is None:
+            return None     # not cached: said again each cycle until the file is whole
+        with self._lock:
+            self._parsed[f.digest] = read
+            while len(self._parsed) > 1 and (
+                    len(self._parsed) > CACHE_FILES
+                    or sum(len(r.rows) for r in self._parsed.values() if r) > CACHE_ROWS):
+                self._parsed.popitem(last=False)
+        return read
+
+    def _read(self, f: SheetFile) -> FileRead | None:
+        path = self.folder / f.name
         reader = read_xlsx if f.name.lower().endswith(".xlsx") else read_csv
-        rows: list[Parsed] | None
         try:
-            rows = reader(data, self._schema, f.name)
+            if f.size > self.limits.max_bytes:
+                raise Refused("FILE_TOO_BIG", limit=_mb(self.limits.max_file_mb))
+            with open_regular(path) as raw:
+                read = reader(raw, self._schema, f.name, self.limits)
+            after = path.lstat()
+            if (after.st_size, after.st_mtime_ns) != (f.size, f.mtime_ns):
+                raise Incomplete("the file changed while it was read")
         except Incomplete as exc:
             log.info("file not whole yet: read next cycle", file=redact(f.name), why=str(exc))
-            return None     # not cached: said again each cycle until the file is whole
+            return None
+        except OSError as exc:
+            log.info("file could not be read: read next cycle", file=redact(f.name),
+                     why=type(exc).__name__)
+            return None
         except NoHeader as exc:
             log.warning("file has no header row of this source's sheets: not read; fix or "
                         "remove it", file=redact(f.name), why=str(exc))
-            rows = None
-        with self._lock:
-            self._parsed[f.digest] = rows
-            while len(self._parsed) > CACHE_FILES:
-                self._parsed.popitem(last=False)
-        return rows
+            return FileRead(refusal=Refused("NO_HEADER"))
+        except Refused as exc:
+            log.warning("file refused whole: not read again until its content changes",
+                        file=redact(f.name), code=exc.code, why=str(exc))
+            return FileRead(refusal=exc)
+        settle(read, self._schema)
+        return read
 
-    def _reread(self, f: SheetFile) -> bytes | None:
-        """The bytes of a file listed without reading them, if they are still the same."""
-        shot = snapshot(self.folder / f.name)
-        if shot is None or hashlib.sha256(shot[0]).hexdigest()[:DIGEST_CHARS] != f.digest:
-            return None
-        return shot[0]
-
-    def _fold(self, loaded: Iterable[tuple[SheetFile, list[Parsed]]],
+    def _fold(self, loaded: Iterable[tuple[SheetFile, FileRead]],
               entity: str) -> list[SourceRow]:
         """The rows of `entity`, each local id once in its last version (first place)."""
         out: dict[str, SourceRow] = {}
-        for f, rows in loaded:
+        for f, read in loaded:
             stamp = f.modified
-            for p in rows:
+            for p in read.rows:
                 for row in self._schema.rows(p.cells, p.where, stamp, self._key):
                     if row.entity == entity:
                         out[row.local_id] = row
         return list(out.values())
 
     def _everything(self, entity: str) -> list[SourceRow]:
-        loaded = [(f, rows) for f in self.files() if (rows := self._parse(f)) is not None]
-        return self._fold(loaded, entity)
+        return self._fold(self._loaded(self.files()), entity)
 
     def _entity(self, name: str) -> str:
         if name not in self._schema.entities:
@@ -406,3 +347,20 @@ def _floor(since: Cursor) -> int | None:
 def _check_page_size(page_size: int) -> None:
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
+
+
+def _look(path: Path) -> tuple[str, int] | None:
+    """`snapshot`, logged: None when the file is still being written or unreadable."""
+    try:
+        shot = snapshot(path)
+    except OSError as exc:
+        log.info("file could not be read: read next cycle", file=redact(path.name),
+                 why=type(exc).__name__)
+        return None
+    if shot is None:
+        log.info("file still being written: read next cycle", file=redact(path.name))
+    return shot
+
+
+def _mb(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value

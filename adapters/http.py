@@ -18,6 +18,14 @@ tie: more rows on one instant than a page holds. Rows are deduplicated within a 
 are retried with tenacity, bounded, with an injectable sleep; then the read fails with
 TransientError (nothing of the failed page is staged; the cursor stays on the last staged
 page). 401/403 are ConfigError (the token is wrong). The token is never logged.
+
+It is another organization's server (§B): each request has an overall deadline
+(`timeout_s`, however slowly the bytes arrive: the body is streamed, the deadline checked
+between chunks, and a watchdog shuts the socket when it passes while a read waits) and a
+size cap (`max_page_mb`, counted on the decoded bytes as they stream: a larger body is
+never read whole). A request past either, or a body nested too deep for the parser, fails
+the read at once with TransientError, not retried: the engine counts it against this
+source and goes on with the others.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from adapters.base import Cursor, Page, SourceRow, Stream
+from adapters.httpbody import MB, Budget, NotJson, parse_json, read_body
 from bridge.errors import ConfigError, TransientError
 
 log = structlog.get_logger("adapters.http")
@@ -125,7 +134,8 @@ def lookback_start(since: Cursor | None, lookback_s: int) -> datetime:
 # --- opening --------------------------------------------------------------------------
 
 def open_http_source(url: str, token: SecretStr | str | None, *, mapping: str = "shegong",
-                     timeout_s: float = 10.0, retry: RetryPolicy | None = None,
+                     timeout_s: float = 30.0, max_page_mb: float = 16.0,
+                     retry: RetryPolicy | None = None,
                      sleep: Callable[[float], None] = time.sleep,
                      transport: httpx.BaseTransport | None = None) -> HttpSource:
     """An agency source at `url` (scheme and host, e.g. http://127.0.0.1:8760). Opening
@@ -143,7 +153,8 @@ def open_http_source(url: str, token: SecretStr | str | None, *, mapping: str = 
     client = httpx.Client(base_url=base, timeout=timeout_s, transport=transport,
                           headers={"Authorization": f"Bearer {secret}",
                                    "Accept": "application/json"})
-    return HttpSource(client, endpoints, retry or RetryPolicy(), sleep)
+    return HttpSource(client, endpoints, retry or RetryPolicy(), sleep,
+                      Budget(timeout_s, int(max_page_mb * MB)))
 
 
 class HttpSource:
@@ -151,11 +162,13 @@ class HttpSource:
     project) read as empty."""
 
     def __init__(self, client: httpx.Client, endpoints: Sequence[Endpoint],
-                 retry: RetryPolicy, sleep: Callable[[float], None]) -> None:
+                 retry: RetryPolicy, sleep: Callable[[float], None],
+                 budget: Budget | None = None) -> None:
         self._client = client
         self._endpoints = {e.stream: e for e in endpoints}
         self._retry = retry
         self._sleep = sleep
+        self._budget = budget or Budget()
 
     def __repr__(self) -> str:   # never show the token
         return f"HttpSource({self._client.base_url!s})"
@@ -313,10 +326,21 @@ class HttpSource:
         return seconds
 
     def _get(self, path: str, params: Mapping[str, str], with_cursor: bool) -> Any:
+        deadline = time.monotonic() + self._budget.timeout_s
         try:
-            response = self._client.get(path, params=params)
+            with self._client.stream("GET", path, params=params) as response:
+                self._check(response, path, with_cursor)
+                data = read_body(response, path, self._budget, deadline)
         except httpx.TransportError as exc:   # connect, timeout, a connection cut mid-page
+            if time.monotonic() >= deadline:
+                raise self._budget.late(path) from None
             raise _Retryable(type(exc).__name__) from None
+        try:
+            return parse_json(data, path)
+        except NotJson as exc:
+            raise _Retryable(str(exc)) from None
+
+    def _check(self, response: httpx.Response, path: str, with_cursor: bool) -> None:
         status = response.status_code
         if status in (401, 403):
             raise ConfigError(f"agency source: HTTP {status} on {path}: the token is wrong "
@@ -330,11 +354,6 @@ class HttpSource:
                               "root?")
         if status != 200:
             raise TransientError(f"agency source: HTTP {status} on {path}", status=status)
-        try:
-            return response.json()
-        except ValueError:
-            raise _Retryable("a body that is not JSON") from None
-
 
 def _page_of(body: Any, path: str) -> tuple[list[dict[str, Any]], str | None]:
     data = body.get("data") if isinstance(body, dict) else None

@@ -182,6 +182,8 @@ def pg_kwargs(server: Server) -> dict[str, Any]:
         if value:
             kwargs[key] = str(value)
     kwargs.update(server.params)
+    if "sslrootcert" in kwargs and "sslmode" not in kwargs:
+        kwargs["sslmode"] = "verify-full"  # a CA given: verify the server's name too
     return kwargs
 
 
@@ -258,6 +260,9 @@ def mysql_kwargs(server: Server) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"source database {server.where}: parameter {key!r} is not "
                               "a number") from exc
+    if "ssl_ca" in kwargs:  # a CA given: verify the certificate and the server's name
+        kwargs.setdefault("ssl_verify_cert", True)
+        kwargs.setdefault("ssl_verify_identity", True)
     return kwargs
 
 

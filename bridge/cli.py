@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from bridge import logs
 from bridge.commands import admin, audit, demo, sandbox, state, status, sync
+from bridge.console import cli as console_cli
 from bridge.errors import BridgeError, LockHeld
 from mappings.mask import redact
 
@@ -27,12 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
     audit.register(sub)
     admin.register(sub)
     state.register(sub)
+    console_cli.register(sub)
     demo.register(sub)
     sandbox.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line, creating every file 0600 (umask 077, issue 18); the caller's
+    umask is given back at the end (tests and embedders call this in-process)."""
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import SourceAdapter
-from bridge import logs, metrics, safety
+from bridge import configcheck, health, logs, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop
 from bridge.national import NationalClient
@@ -63,20 +63,25 @@ class Daemon:
         self.client: NationalClient | None = None
         self.adapters: dict[str, SourceAdapter] = {}
         self.main: StateStore
+        self.health = health.Health(cfg.sources)
 
     def run(self) -> int:
+        self.cfg.require_env()
+        configcheck.preflight(self.cfg, listen=False)   # the listen address: metrics.serve
         logs.register_secrets(secrets_of(self.cfg))
         with StateLock(self.cfg.state.path):
+            server = None if self.cfg.metrics is None else health.serve(
+                self.cfg.metrics.listen, self.cfg.state.path, self.health,
+                [s.name for s in self.cfg.sources])   # a port in use: exit 2 before any work
             self.main = StateStore.open(self.cfg.state.path)  # the main thread's connection
             self._install_signals()
             n = self.cfg.national
             self.client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
                                          timeout_s=n.timeout_s,
-                                         max_connections=n.max_in_flight * 2)
+                                         max_connections=n.max_in_flight * 2, tls=n.tls)
             self.adapters = {s.name: open_adapter(self.cfg, s) for s in self.cfg.sources}
-            if self.cfg.metrics is not None:
-                metrics.serve(self.cfg.metrics.listen, self.cfg.state.path)
             scheduler = self._scheduler()
+            self.health.running = lambda: scheduler.running and not self.stop.is_set()
             try:
                 scheduler.start()
                 log.info("daemon started", pid=os.getpid(),
@@ -93,6 +98,9 @@ class Daemon:
                 self.client.close()
                 for adapter in self.adapters.values():
                     adapter.close()
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
         log.info("daemon stopped")
         return 0
 
@@ -117,6 +125,7 @@ class Daemon:
         if self.stop.is_set():
             return
         assert self.client is not None
+        self.health.cycle_started(name)
         store = StateStore.open(self.cfg.state.path)
         try:
             reason = safety.paused(store).get(name)
@@ -140,6 +149,7 @@ class Daemon:
         except Exception:
             log.exception("cycle crashed", source=name)
         finally:
+            self.health.cycle_finished(name)
             structlog.contextvars.unbind_contextvars("source")
             store.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
@@ -56,8 +57,8 @@ def setup(path: str = "-", level: str = "info", *, max_bytes: int = 50_000_000,
         handler = logging.StreamHandler(sys.stderr)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
-                                                       backupCount=backups, encoding="utf-8")
+        handler = PrivateRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
+                                             encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("zybridge")
     root.handlers[:] = [handler]
@@ -82,6 +83,15 @@ def setup(path: str = "-", level: str = "info", *, max_bytes: int = 50_000_000,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=False,
     )
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files (the current one and each one rotated) are created 0600: their lines are
+    masked, but they still name refs, sources and hosts."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 
 class _Factory:

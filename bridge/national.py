@@ -8,11 +8,13 @@ sandbox; respx only for failure shapes a server cannot produce on demand).
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +24,33 @@ from bridge import signing
 from bridge.errors import ConfigError, RejectedError, TransientError
 
 RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+# national-api.md §5 (batch upsert) and §7 (revocation): anything else is a protocol error
+ITEM_STATUSES = frozenset({"created", "updated", "unchanged", "matched", "rejected",
+                           "revoked", "not_found"})
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A government intranet's own CA (PEM) and a client certificate for mutual TLS."""
+
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx verifies the server with: the system's CAs (True) unless a bundle
+        is given; with a client certificate, a context that presents it."""
+        if self.ca_bundle is None and self.client_cert is None:
+            return True
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ca_bundle) if self.ca_bundle else None)
+            if self.client_cert is not None:
+                context.load_cert_chain(str(self.client_cert),
+                                        str(self.client_key) if self.client_key else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"national TLS files cannot be used: {exc}") from exc
+        return context
 
 
 @dataclass(frozen=True)
@@ -44,7 +73,8 @@ class BatchResponse:
 class NationalClient:
     def __init__(self, base_url: str, app_id: str, app_secret: str, *, timeout_s: float = 10.0,
                  transport: httpx.BaseTransport | None = None,
-                 clock: Callable[[], float] = time.time, max_connections: int = 8) -> None:
+                 clock: Callable[[], float] = time.time, max_connections: int = 8,
+                 tls: TlsFiles | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
         self.app_id = app_id
@@ -54,7 +84,8 @@ class NationalClient:
             "timeout": timeout_s, "transport": transport,
             "limits": httpx.Limits(max_connections=max_connections,
                                    max_keepalive_connections=max_connections),
-            "headers": {"User-Agent": "zhiyuan-bridge/0.1"}}
+            "headers": {"User-Agent": "zhiyuan-bridge/0.1"},
+            "verify": (tls or TlsFiles()).verify()}
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
 
@@ -206,6 +237,11 @@ def _results(envelope: dict[str, Any]) -> tuple[ItemResult, ...]:
     for item in raw:
         if not isinstance(item, dict) or "external_ref" not in item or "status" not in item:
             raise TransientError("a batch response with a malformed result")
+        if item["status"] not in ITEM_STATUSES:
+            raise TransientError(f"a batch response with an unknown item status "
+                                 f"{str(item['status'])[:24]!r}: a protocol error, not data")
+        if not isinstance(item.get("national_id"), str | None):
+            raise TransientError("a batch response whose national_id is not a string")
         errors: Sequence[Any] = item.get("errors") or ()
         out.append(ItemResult(str(item["external_ref"]), str(item["status"]),
                               item.get("national_id"),

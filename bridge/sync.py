@@ -24,6 +24,7 @@ from bridge.stage import Stager
 from mappings import get as get_mapping
 from mappings.result import MapContext, MapResult, Quarantined, Reason
 from mappings.result import ref as make_ref
+from state import keys, seal
 from state.store import SourceText, StateStore
 
 log = structlog.get_logger("bridge.sync")
@@ -37,14 +38,15 @@ class CycleReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     push: PushReport | None = None
     seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)   # source → why its read failed
 
     @property
     def ok(self) -> bool:
-        return self.push is None or self.push.undelivered == 0
+        return not self.failed and (self.push is None or self.push.undelivered == 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pulled": dict(self.pulled),
-                "outcomes": dict(self.outcomes),
+                "outcomes": dict(self.outcomes), "failed_sources": dict(self.failed),
                 "push": self.push.as_dict() if self.push else None,
                 "seconds": round(self.seconds, 3)}
 
@@ -84,6 +86,7 @@ class SyncEngine:
         try:
             if not full and live == 0:
                 pump = self._pump(entities, names)
+            errors: list[TransientError] = []
             for name in names:
                 self._last_source = names[-1]
                 if full:
@@ -91,14 +94,18 @@ class SyncEngine:
                     if not force and not entities:
                         safety.check_full_read(self.store, self.cfg.safety, name, seen)
                 else:
-                    self.pull(self.cfg.source(name), entities, report)
+                    errors += self._pull_or_fail(self.cfg.source(name), entities, report)
+            if errors and len(errors) == len(names):
+                raise errors[0]     # no healthy source: the cycle failed
             if force:
                 safety.unpause(self.store, names)
             else:
                 safety.check_destructive(self.store, self.cfg.safety, names, live)
             report.push = pump.finish() if pump else self.push(entities, names)
             pump = None
-            status = "stopped" if self.stop.is_set() else ("ok" if report.ok else "undelivered")
+            self._receipts()
+            status = "stopped" if self.stop.is_set() else (
+                "ok" if report.ok else "partial" if report.failed else "undelivered")
         except SafetyStop as exc:
             status, error = "safety_stop", str(exc)
             raise
@@ -113,10 +120,21 @@ class SyncEngine:
             if pump is not None:
                 pump.abandon()
             report.seconds = time.monotonic() - started
+            if self.client is not None:  # a dry run's throw-away copy is never sealed
+                seal_work(self.cfg, self.store, report.run_id, self.now())
             self.store.finish_run(report.run_id, status, report.as_dict(), error)
             structlog.contextvars.unbind_contextvars("run_id")
         log.info("cycle done", **report.as_dict())
         return report
+
+    def _receipts(self) -> None:
+        """The sheet files' receipts (bridge/receipts.py); never a failed cycle."""
+        from bridge.receipts import write_receipts
+
+        try:
+            write_receipts(self.cfg, self.store, self.adapters)
+        except Exception as exc:
+            log.error("receipts not written", error=f"{type(exc).__name__}: {exc}")
 
     def _pump(self, entities: Collection[str] | None,
               names: Sequence[str]) -> PushPump | None:
@@ -144,6 +162,20 @@ class SyncEngine:
             return pusher.drain(entities, sources)
 
     # pulling and staging ----------------------------------------------------------------
+    def _pull_or_fail(self, src: SourceConfig, entities: Collection[str] | None,
+                      report: CycleReport) -> list[TransientError]:
+        """A source whose read fails (its server, its files) is logged and counted, its
+        cursor stays; the cycle goes on with the other sources (local-sources.md §B)."""
+        try:
+            self.pull(src, entities, report)
+        except TransientError as exc:
+            report.failed[src.name] = str(exc)
+            metrics.SOURCE_FAILURES.labels(src.name).inc()
+            log.error("source read failed: the other sources go on", source=src.name,
+                      error=str(exc))
+            return [exc]
+        return []
+
     def pull(self, src: SourceConfig, entities: Collection[str] | None,
              report: CycleReport) -> None:
         adapter = self.adapters[src.name]
@@ -198,7 +230,6 @@ class SyncEngine:
             self._page_done()
         for row, _, result in results:
             if isinstance(result, Quarantined):
-                metrics.QUARANTINED.labels(src.name, row.entity).inc()
                 log.warning("quarantined", source=src.name, entity=row.entity,
                             external_ref=result.base_ref,
                             reasons=[f"{r.field}:{r.code}" for r in result.reasons])
@@ -233,7 +264,7 @@ class SyncEngine:
                 by_entity.setdefault(entity, []).append(local_id)
         adapter = self.adapters[src.name]
         for entity, ids in by_entity.items():
-            rows = adapter.read_by_ids(entity, ids)
+            (rows,) = _guarded(iter([adapter.read_by_ids(entity, ids)]), src.name)
             self.stage_page(src, Page(rows, None), None, report)
 
     def context(self, src: SourceConfig) -> MapContext:
@@ -243,13 +274,24 @@ class SyncEngine:
                           projects_from=src.projects_from, ref_key=key)
 
 
+def seal_work(cfg: Config, store: StateStore, run_id: int | None,
+              now: datetime | None = None) -> None:
+    """The end of every piece of work that wrote audit entries (a cycle, a resync or
+    retry, a drop): retention, then with $ZYBRIDGE_AUDIT_KEY a seal, also appended to
+    `[audit] anchor_path` (state/seal.py)."""
+    seal.end_of_cycle(store, run_id, key=keys.key_from_env(), anchor=cfg.audit.anchor_path,
+                      keep_days=cfg.retention.sent_bodies_days, now=now)
+
+
 def _guarded(pages: Any, source: str) -> Any:
-    """Translate a source's own failures once, at the boundary."""
+    """Translate a source's own failures once, at the boundary: whatever a source's read
+    raises that is not one of ours (OSError, a parser's RecursionError…) is a failed read
+    of that source."""
     try:
         yield from pages
     except BridgeError:
         raise
-    except OSError as exc:
+    except Exception as exc:
         raise TransientError(f"source {source}: {type(exc).__name__}: {exc}") from exc
 
 

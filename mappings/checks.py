@@ -1,6 +1,7 @@
 """The rules of national-api.md that one record can be checked against: GB 11643 (ID
-number) and GB 32100 (统一社会信用代码) check digits, id_number formats, strings, names,
-phones, area ids, dates; and `Fields`, which gathers a payload with its refusals
+number) and GB 32100 (统一社会信用代码) check digits and region digits (region_history.csv),
+id_number formats, strings, names, phones, area ids with their township digits
+(township.csv), dates; and `Fields`, which gathers a payload with its refusals
 (quarantine reasons) and warnings (optional values dropped).
 
 A problem is a `(code, message)` pair with a national item error code; messages never
@@ -44,6 +45,10 @@ _USCC = re.compile(f"[{_USCC_CHARS}]{{18}}")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# 港澳台居民居住证 numbers: sent as 01 (national-api.md §6), though 830000 is no GB/T 2260
+# code and so not in region_history.csv.
+RESIDENCE_PERMIT_REGIONS = frozenset({"810000", "820000", "830000"})
+NATIONAL_AUTHORITY = "100000"   # a USCC registered by a national authority
 
 # id_number formats other than 01 (national-api.md §6, volunteer).
 ID_FORMATS: dict[str, re.Pattern[str]] = {
@@ -81,9 +86,22 @@ def gb32100_valid(code: str) -> bool:
     return bool(_USCC.fullmatch(code)) and gb32100_check(code[:17]) == code[17]
 
 
+def uscc_region_known(code: str) -> bool:
+    """Characters 3–8 of a USCC: `100000` or a code of region_history.csv."""
+    region = code[2:8]
+    return region == NATIONAL_AUTHORITY or region in codes.regions_ever()
+
+
 def uscc_problem(code: str) -> Problem | None:
+    """Format, then the registering authority's region (characters 3–8), then the check
+    character (national-api.md §6, organization)."""
     if not _USCC.fullmatch(code):
         return "INVALID_FORMAT", "not 18 characters of the GB 32100 alphabet"
+    if not code[2:8].isdigit():
+        return "INVALID_FORMAT", "characters 3-8 (the registering region) are not six digits"
+    if not uscc_region_known(code):
+        return "INVALID_FORMAT", ("characters 3-8 are neither 100000 nor a region code that "
+                                  "ever existed (region_history.csv)")
     if gb32100_check(code[:17]) != code[17]:
         return "CHECKSUM_MISMATCH", "the GB 32100 check character does not match"
     return None
@@ -106,21 +124,38 @@ def id_gender(number: str) -> str:
     return "1" if int(number[16]) % 2 else "2"
 
 
+def id_region_known(number: str) -> bool:
+    """The first six digits are a region code that existed at any time (region_history.csv;
+    no year is compared: a number keeps the code of where it was issued) or a 港澳台居民
+    居住证 prefix."""
+    region = number[:6]
+    return region in codes.regions_ever() or region in RESIDENCE_PERMIT_REGIONS
+
+
 def is_mainland_id(number: str) -> bool:
-    """An 18-character number with a valid GB 11643 check digit and a real birth date."""
-    return gb11643_valid(number) and id_birth(number) is not None
+    """A number that passes every rule of id_type 01: a valid GB 11643 check digit, a real
+    birth date and a region code that existed."""
+    return id_problem("01", number) is None
+
+
+def _mainland_problem(number: str) -> Problem | None:
+    if not _ID18.fullmatch(number):
+        return "INVALID_FORMAT", "not 17 digits and a check character 0-9 or X"
+    if id_birth(number) is None:
+        return "INVALID_FORMAT", "the birth date digits are not a real date"
+    if not gb11643_valid(number):
+        return "CHECKSUM_MISMATCH", "the GB 11643 check digit does not match"
+    if not id_region_known(number):
+        return "INVALID_CODE", ("the first six digits are not a region code that ever "
+                                "existed (region_history.csv)")
+    return None
 
 
 def id_problem(id_type: str, number: str) -> Problem | None:
-    """What is wrong with `number` as an id_number of `id_type` (a code of id_type.csv)."""
+    """What is wrong with `number` as an id_number of `id_type` (a code of id_type.csv).
+    For 01: the format, the birth date, the check digit, then the region digits."""
     if id_type == "01":
-        if not _ID18.fullmatch(number):
-            return "INVALID_FORMAT", "not 17 digits and a check character 0-9 or X"
-        if id_birth(number) is None:
-            return "INVALID_FORMAT", "the birth date digits are not a real date"
-        if not gb11643_valid(number):
-            return "CHECKSUM_MISMATCH", "the GB 11643 check digit does not match"
-        return None
+        return _mainland_problem(number)
     pattern = ID_FORMATS.get(id_type)
     if pattern is None:
         return "INVALID_CODE", "not a code of id_type.csv"
@@ -170,12 +205,25 @@ def email_problem(value: str) -> Problem | None:
 
 # --- area ids and dates ---------------------------------------------------------------
 
+def unknown_township(area: str) -> str | None:
+    """The 9-digit township code of an area id whose county township.csv lists, when its
+    township digits are neither 000 nor one of that county's; else None (also for a
+    string that is not an area id)."""
+    listed = codes.townships().get(area[:6])
+    if listed is None or not _AREA.fullmatch(area) or area[6:9] == "000" or area[6:9] in listed:
+        return None
+    return area[:9]
+
+
 def area_problem(area: str, jurisdiction: str | None) -> Problem | None:
-    """An 18-digit area id on a county-level code of region.csv, inside the jurisdiction."""
+    """An 18-digit area id on a county-level code of region.csv, its township digits 000 or
+    a township of township.csv (when the county is listed there), inside the jurisdiction."""
     if not _AREA.fullmatch(area):
         return "INVALID_FORMAT", "not a 6, 9, 12 or 18-digit area code"
     if area[:6] not in codes.counties():
         return "INVALID_CODE", "its first six digits are not a county-level code of region.csv"
+    if (township := unknown_township(area)) is not None:
+        return "INVALID_CODE", f"township {township} is not in township.csv for its county"
     if jurisdiction and not area.startswith(jurisdiction):
         return "FORBIDDEN_REGION", f"outside the jurisdiction {jurisdiction}"
     return None

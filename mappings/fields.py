@@ -17,11 +17,13 @@ from mappings.checks import (
     contact_phone_problem,
     date_problem,
     instant_problem,
+    unknown_township,
 )
 from mappings.normalize import (
     apportion,
     area_id,
     contact_phone,
+    county_area,
     day_spans,
     hours,
     hundredth_cap,
@@ -61,10 +63,16 @@ def put_ref(f: Fields, name: str, source: str, entity: str, value: object, colum
 
 
 def put_area(f: Fields, value: object, column: str, jurisdiction: str | None) -> None:
+    """The area id; a township that township.csv does not list for its county (renamed,
+    merged, mistyped) is sent at county level with a warning naming it (§A)."""
     area = area_id(value)
     if area is None:
         f.missing("area_code", column, required=True)
         return
+    if (township := unknown_township(area)) is not None:
+        f.warn("area_code", "COUNTY_FALLBACK",
+               f"{column}: township {township} is not in township.csv; sent at county level")
+        area = county_area(area)
     problem = area_problem(area, jurisdiction)
     if problem is not None:
         f.flag("area_code", problem, required=True)

@@ -268,6 +268,11 @@ def area_id(value: object) -> str | None:
     return code
 
 
+def county_area(area: str) -> str:
+    """The county-level area id of an area id: its first six digits, then twelve zeros."""
+    return area[:6] + "0" * 12
+
+
 _DOTS = str.maketrans(dict.fromkeys(
     "\u2022\u30fb\uff65.\uff0e\u2027\u2219\u22c5\u0387\u00b7", MIDDLE_DOT))
 

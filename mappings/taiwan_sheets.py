@@ -25,7 +25,7 @@ from typing import Any
 
 from adapters.base import SourceRow
 from bridge.errors import ConfigError
-from mappings import codes
+from mappings import codes, messages
 from mappings.checks import Fields, age_problem, mobile_problem, name_problem
 from mappings.fields import local_id, put_area, put_datetime, put_named_code, service_parts
 from mappings.mask import redact
@@ -49,6 +49,7 @@ from mappings.result import (
     Reason,
     ref,
 )
+from mappings.sheetcells import PRECISION, PROBLEMS, placeholder
 from mappings.zhiyuanyun import identity
 
 Row = Mapping[str, Any]
@@ -66,6 +67,24 @@ _ZYY_COLUMNS = {"cert_type": "证件类型", "cert_no": "证件号码", "sex": "
 _ZYY_WORDS = re.compile(r"\b(" + "|".join(_ZYY_COLUMNS) + r")\b", re.ASCII)
 _REF_CHARS = re.compile(r"[A-Za-z0-9_.:-]{1,64}", re.ASCII)
 ENTITIES = ("volunteer", "service_record")
+# the sheet column a national field comes from (receipts, reasons of problem cells)
+FIELD_HEADERS: dict[str, str] = {
+    "name": "姓名", "gender": "性别", "id_type": "证件类型", "id_number": "证件号码",
+    "nationality": "证件类型", "birth_date": "出生日期", "ethnicity": "民族", "mobile": "手机",
+    "area_code": "服务区域", "registered_at": "注册日期", "project_external_ref": "活动编号",
+    "volunteer_external_ref": "证件号码", "start_at": "服务开始时间", "end_at": "服务结束时间",
+    "hours": HOURS, "content": "服务内容", "recorder": "记录人", "recorded_at": "记录时间"}
+_HEADER_FIELDS: dict[str, tuple[str, ...]] = {}
+for _field, _header in FIELD_HEADERS.items():
+    _HEADER_FIELDS[_header] = (*_HEADER_FIELDS.get(_header, ()), _field)
+_ENTITY_FIELDS = {
+    "volunteer": frozenset({"name", "gender", "id_type", "id_number", "nationality",
+                            "birth_date", "ethnicity", "mobile", "area_code",
+                            "registered_at"}),
+    "service_record": frozenset({"volunteer_external_ref", "project_external_ref", "start_at",
+                                 "end_at", "hours", "content", "recorder", "recorded_at"})}
+_IDENTITY_FIELDS = frozenset({"id_number", "id_type", "gender", "birth_date", "nationality",
+                              "volunteer_external_ref"})
 
 
 # --- headers and refs (used by the files adapter) -------------------------------------
@@ -149,7 +168,7 @@ def source_rows(cells: Row | None, where: Where, modified: str,
         return (SourceRow("volunteer", fallback, modified, data),
                 SourceRow("service_record", fallback, modified, data))
     data = {**where.data(), **cells}
-    who = person(cells)
+    who = None if cells.get(PRECISION) else person(cells)
     start = start_stamp(cells)
     vol = fallback if who is None else volunteer_id(key, who)
     rec = fallback if who is None or start is None else record_id(key, who, start)
@@ -182,8 +201,11 @@ def _volunteer(cells: Row, ctx: MapContext, f: Fields) -> None:
         f.refuse("birth_date", *problem)
     put_named_code(f, "ethnicity", cells.get("民族"), codes.ethnicity, "民族",
                    required=who.nationality == "156")
-    f.string("mobile", sheet_mobile(cells.get("手机")), 1, 20, required=True, source="手机",
-             rule=mobile_problem)
+    if placeholder(cells.get("手机")):
+        f.refuse("mobile", "REQUIRED", messages.text("MOBILE_PLACEHOLDER"))
+    else:
+        f.string("mobile", sheet_mobile(cells.get("手机")), 1, 20, required=True,
+                 source="手机", rule=mobile_problem)
     put_area(f, cells.get("服务区域"), "服务区域", ctx.jurisdiction)
     put_datetime(f, "registered_at", cells.get("注册日期"), "注册日期", required=True,
                  now=ctx.now)
@@ -322,10 +344,33 @@ def map_row(row: SourceRow, ctx: MapContext) -> MapResult:
             return Deferred(row.entity, row.local_id, base, until,
                             f"{where}: 服务结束时间 is in the future")
         parts = _service_record(data, ctx, ctx.ref_key, f)
+    reasons = _sheet_reasons(data, row.entity, f.reasons)
     warnings = _located(where, f.warnings)
-    if f.reasons:
-        return Quarantined(row.entity, row.local_id, base, _located(where, f.reasons), warnings)
+    if reasons:
+        return Quarantined(row.entity, row.local_id, base, _located(where, reasons), warnings)
     return Mapped(row.entity, row.local_id, base, parts, warnings)
+
+
+def _sheet_reasons(data: Row, entity: str, reasons: list[Reason]) -> list[Reason]:
+    """The reasons with what the cells themselves say first: PRECISION_LOST for the ID
+    number, a cell's problem (a bare number, a time-only cell, a formula without a value)
+    in place of the "empty" or "not a date" its emptied cell would give."""
+    problems = data.get(PROBLEMS)
+    cells = problems if isinstance(problems, Mapping) else {}
+    mine = _ENTITY_FIELDS[entity]
+    cells = {h: p for h, p in cells.items()
+             if any(f in mine for f in _HEADER_FIELDS.get(str(h), ()))}
+    replaced = {f for header in cells for f in _HEADER_FIELDS.get(str(header), ())}
+    own: list[Reason] = []
+    if data.get(PRECISION):
+        replaced |= _IDENTITY_FIELDS
+        own.append(Reason("id_number", "PRECISION_LOST", messages.text("PRECISION_LOST")))
+    code_of = {"FORMULA_NO_VALUE": "REQUIRED"}
+    for header, problem in cells.items():
+        name = next(f for f in _HEADER_FIELDS[str(header)] if f in mine)
+        own.append(Reason(name, code_of.get(str(problem), "INVALID_FORMAT"),
+                          f"{header}：{messages.text(str(problem))}"))
+    return own + [r for r in reasons if r.field not in replaced] if own else list(reasons)
 
 
 def _local(moment: datetime | None) -> datetime | None:

@@ -6,9 +6,11 @@ chain that a later checkpoint entry accounts for (archiving). Entries hold hashe
 statuses, codes and national ids, never a payload or PII in clear.
 
 Kinds: batch, request, result, quarantine, dead_letter, admin; and two the log writes
-about itself: checkpoint (a leading run was archived: the last archived hash) and seal
-(an HMAC of the head under a key the state file does not hold, so that rewriting the
-whole chain is detectable).
+about itself: checkpoint (a leading run was archived: the last archived hash; with a
+key, a MAC of its own) and seal (an HMAC of the head, the first live entry and the latest
+checkpoint under a key the state file does not hold, so that rewriting the whole chain
+is detectable). The MACs are in state/keys.py; the verification that uses seals,
+checkpoint MACs and the anchor file is in state/seal.py.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
+from state import keys
+from state.keys import key_id
+
 _string = json.encoder.encode_basestring  # json.dumps of a str, ensure_ascii=False
 GENESIS = "0" * 64
 COLUMNS = "seq, at, run_id, kind, ref, data, prev_hash, hash"
-_SEAL_CONTEXT = "zybridge-audit-seal"
 
 
 def canonical(obj: Any) -> str:
@@ -128,22 +132,20 @@ def dead_letter_entry(ref: str, *, batch_key: str | None, op: str, payload_sha25
 
 
 # seals ----------------------------------------------------------------------------------
-def key_id(key: bytes) -> str:
-    """A short name for a seal key that reveals nothing of it."""
-    return hmac.new(key, b"zybridge-audit-key-id", hashlib.sha256).hexdigest()[:12]
-
-
-def seal_mac(key: bytes, head_seq: int, head_hash: str) -> str:
-    message = f"{_SEAL_CONTEXT}\n{head_seq}\n{head_hash}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
 def seal(conn: sqlite3.Connection, at: str, run_id: int | None, key: bytes) -> Record:
-    """Append a seal of the current head; call inside a transaction."""
+    """Append a seal of the current head, the first live entry and the latest
+    checkpoint (state/keys.py); call inside a transaction."""
     seq, digest = head(conn)
-    append(conn, at, run_id, [Entry("seal", {"head_seq": seq, "head_hash": digest,
-                                             "key_id": key_id(key),
-                                             "mac": seal_mac(key, seq, digest)})])
+    first = conn.execute("SELECT seq, prev_hash FROM audit ORDER BY seq LIMIT 1").fetchone()
+    cp = latest(conn, "checkpoint")
+    fields: dict[str, Any] = {
+        "head_seq": seq, "head_hash": digest,
+        # an empty chain's first live entry is this seal itself
+        "first_seq": int(first[0]) if first else seq + 1,
+        "first_prev": str(first[1]) if first else digest,
+        "checkpoint_seq": cp.seq if cp else None, "checkpoint_hash": cp.hash if cp else None}
+    append(conn, at, run_id, [Entry("seal", {**fields, "v": 2, "key_id": key_id(key),
+                                             "mac": keys.seal_mac_v2(key, fields)})])
     return next(records(conn, "seq = ?", (seq + 1,)))
 
 
@@ -200,8 +202,7 @@ class _Walk:
             return f"entry {r.seq} is a seal that does not name the entry before it"
         if self.key is None or d.get("key_id") != key_id(self.key):
             return None
-        if not hmac.compare_digest(str(d.get("mac")), seal_mac(self.key, r.seq - 1,
-                                                                r.prev_hash)):
+        if not keys.seal_holds(self.key, d):
             return (f"entry {r.seq} is a seal whose signature does not match the chain "
                     "before it: the log was rewritten")
         self.verdict = replace(self.verdict, sealed=r.seq)
@@ -292,10 +293,11 @@ def leading_run(conn: sqlite3.Connection, before: str) -> tuple[int, int] | None
 
 
 def cut(conn: sqlite3.Connection, at: str, run_id: int | None, span: tuple[int, int],
-        last_hash: str, facts: Mapping[str, Any]) -> Record:
+        last_hash: str, facts: Mapping[str, Any], key: bytes | None = None) -> Record:
     """Append the checkpoint for the entries of `span` (first, through), whose last hash
-    the verified archive holds, then delete them (the trigger allows exactly this). Call
-    inside a transaction; returns the checkpoint."""
+    the verified archive holds, then delete them (the trigger allows exactly this). With
+    a key the checkpoint carries its own MAC. Call inside a transaction; returns the
+    checkpoint."""
     first, through = span
     start = next(records(conn, "seq = ?", (first,)), None)
     last = next(records(conn, "seq = ?", (through,)), None)
@@ -304,9 +306,12 @@ def cut(conn: sqlite3.Connection, at: str, run_id: int | None, span: tuple[int, 
         raise ValueError(f"entries {first}–{through} are not a leading run of the live chain")
     if last.hash != last_hash:
         raise ValueError(f"entry {through} changed since it was archived")
-    append(conn, at, run_id, [Entry("checkpoint", {
-        **facts, "from": first, "through": through, "entries": through - first + 1,
-        "first_prev_hash": start.prev_hash, "last_hash": last.hash})])
+    data: dict[str, Any] = {**facts, "from": first, "through": through,
+                            "entries": through - first + 1,
+                            "first_prev_hash": start.prev_hash, "last_hash": last.hash}
+    if key is not None:
+        data.update(key_id=key_id(key), mac=keys.checkpoint_mac(key, data))
+    append(conn, at, run_id, [Entry("checkpoint", data)])
     conn.execute("DELETE FROM audit WHERE seq <= ?", (through,))
     checkpoint = latest(conn, "checkpoint")
     assert checkpoint is not None

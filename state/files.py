@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.errors import StateError
-from state import audit, migrations
+from state import migrations
+from state import seal as seals
 
 AUDIT_KEY_ENV = "ZYBRIDGE_AUDIT_KEY"
 
@@ -61,7 +62,7 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> Health:
     bad_keys = conn.execute("PRAGMA foreign_key_check").fetchall()
     problems += [f"foreign key: {table} row {rowid} names a missing {parent}"
                  for table, rowid, parent, _ in bad_keys[:10]]
-    verdict = audit.verify(conn, _audit_key(), require_seal=False)
+    verdict = seals.verify(conn, _audit_key())
     if not verdict.ok:
         problems.append(f"audit log broken at entry {verdict.broken_at}: {verdict.problem}")
     return Health(path, version, verdict.entries, tuple(problems))
@@ -72,6 +73,7 @@ def backup(state: Path, target: Path) -> Health:
     partial = target.with_name(target.name + ".partial")
     try:
         _unlink(partial)
+        _private(partial)
         with closing(_open_ro(state)) as src, closing(sqlite3.connect(partial)) as dst:
             src.backup(dst)
             dst.execute("PRAGMA journal_mode = DELETE")
@@ -127,6 +129,7 @@ def _keep_aside(state: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = state.with_name(f"{state.name}.before-restore-{stamp}")
     try:
+        _private(aside)
         with closing(_open_ro(state)) as src, closing(sqlite3.connect(aside)) as dst:
             src.backup(dst)
             dst.execute("PRAGMA journal_mode = DELETE")
@@ -154,6 +157,12 @@ def _audit_key() -> bytes | None:
 
 def _why(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _private(path: Path) -> None:
+    """An empty file, 0600, for SQLite to fill: never readable by others meanwhile."""
+    os.close(os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
 
 
 def _unlink(path: Path) -> None:

@@ -121,6 +121,18 @@ CREATE INDEX requests_queued ON requests(id) WHERE status = 'queued';
     (7, """
 CREATE INDEX ledger_live ON ledger(source, status, base_ref);
 """),
+    (8, """
+CREATE INDEX batches_done ON batches(done_at) WHERE state = 'done';
+"""),
+    (9, """
+-- the web console's read paths (state/views.py): a person's volunteer rows by ID number,
+-- the service records that name a volunteer, the quarantine list
+CREATE INDEX rows_person ON rows(json_extract(parts, '$[0][1].id_number'))
+  WHERE entity = 'volunteer';
+CREATE INDEX rows_volunteer_ref ON rows(json_extract(parts, '$[0][1].volunteer_external_ref'))
+  WHERE entity = 'service_record';
+CREATE INDEX rows_quarantined ON rows(source, entity, local_id) WHERE state = 'quarantined';
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -25,7 +25,8 @@ from bridge.commands.render import CST, Sub, local_time
 from bridge.errors import BridgeError, ConfigError
 from bridge.ops.audit import Filter, export, select, summary
 from bridge.runtime import load_config
-from state import audit, db
+from state import audit, db, keys
+from state import seal as seals
 from state.audit import Record, Verdict
 from state.store import StateStore
 from state.trail import first_seq
@@ -71,10 +72,16 @@ def register(subparsers: Sub) -> None:
     ar.set_defaults(func=cmd_archive)
     ve = sub.add_parser("verify", help="check the hash chain (exit 0 intact, 4 broken)",
                         description="Walk the hash chain and name the first broken entry. "
-                        f"With ${KEY_ENV} set, the seals are checked too.")
+                        f"With ${KEY_ENV} set, the seals and the checkpoints' MACs are checked "
+                        "too (a rewrite, a truncated tail, a forged checkpoint); --anchor FILE "
+                        "checks that the chain still holds every entry the anchor names. "
+                        "Without either, only edits can be detected.")
     ve.add_argument("--archive", action="append", default=[], metavar="FILE",
                     help="an archive or export file that must continue into the live chain "
                          "(repeatable, any order)")
+    ve.add_argument("--anchor", metavar="FILE",
+                    help="an anchor file ([audit] anchor_path, shipped off the machine): the "
+                         "chain must still hold every entry it names, with its hash")
     ve.set_defaults(func=cmd_verify)
     si = sub.add_parser("sign", help=f"seal the chain's head with ${KEY_ENV} (HMAC)",
                         description="Appends a seal: an HMAC of the head under a key kept "
@@ -114,16 +121,17 @@ def cmd_archive(args: argparse.Namespace) -> int:
     assert before is not None
     store = _open(args, readonly=False)
     try:
-        return archive(store, before, Path(args.out), _key())
+        return archive(store, before, Path(args.out), _key(), anchor=_anchor_path(args))
     finally:
         store.close()
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     key = _key()
+    anchor = _read_anchor(args.anchor)
     store = _open(args, readonly=True)
     try:
-        verdict = audit.verify(store.conn, key)
+        verdict = seals.verify(store.conn, key, anchor)
         lines = _check_archives(store, [Path(f) for f in args.archive], key)
     finally:
         store.close()
@@ -132,7 +140,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if isinstance(lines, Verdict):
         return _broken(lines)
     print(f"audit log intact: {verdict.entries} entries")
-    for line in [*_describe(verdict, key), *lines]:
+    for line in [*_describe(verdict, key), *seals.describe(verdict, key, anchor), *lines]:
         print(f"  {line}")
     return 0
 
@@ -151,6 +159,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
             seal = audit.seal(conn, db.utcnow(), None, key)
     finally:
         store.close()
+    _anchor(args, seal)
     d = seal.payload()
     print(f"sealed entry {d['head_seq']} (hash {d['head_hash']}) with key id {d['key_id']}: "
           f"seal entry {seal.seq}, mac {d['mac']}")
@@ -164,6 +173,29 @@ def _open(args: argparse.Namespace, *, readonly: bool) -> StateStore:
 def _filter(args: argparse.Namespace) -> Filter:
     return Filter(args.ref, args.source, args.run, _time(args.since), _time(args.until),
                   tuple(args.kind), args.status)
+
+
+def _anchor_path(args: argparse.Namespace) -> Path | None:
+    return load_config(args.config).audit.anchor_path
+
+
+def _anchor(args: argparse.Namespace | Path | None, *entries: Record) -> None:
+    """Append seal and checkpoint entries to the configured anchor file."""
+    path = _anchor_path(args) if isinstance(args, argparse.Namespace) else args
+    for entry in entries if path is not None else ():
+        assert path is not None
+        seals.append_anchor(path, seals.anchor_line(entry))
+
+
+def _read_anchor(name: str | None) -> list[seals.Anchored] | None:
+    if name is None:
+        return None
+    try:
+        return seals.read_anchor(Path(name))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no anchor file at {name}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the anchor file {name}: {exc}") from exc
 
 
 def _broken(verdict: Verdict) -> int:
@@ -206,7 +238,7 @@ def _describe(v: Verdict, key: bytes | None) -> list[str]:
         lines.append(f"entries 1–{v.first - 1} are archived (checkpoint at entry "
                      f"{v.checkpoint}); the live chain runs {v.first}–{v.last}")
     if key is not None and v.sealed is not None:
-        lines.append(f"sealed through entry {v.sealed - 1} with key id {audit.key_id(key)}; "
+        lines.append(f"sealed through entry {v.sealed - 1} with key id {keys.key_id(key)}; "
                      f"{(v.last or 0) - v.sealed} entries since the seal")
     elif v.seals:
         lines.append(f"{v.seals} seals not checked: set {KEY_ENV} to check them")
@@ -271,7 +303,8 @@ def _joins_live(store: StateStore, v: Verdict) -> str | Verdict:
 
 
 # archive ---------------------------------------------------------------------------------
-def archive(store: StateStore, before: str, out: Path, key: bytes | None) -> int:
+def archive(store: StateStore, before: str, out: Path, key: bytes | None,
+            anchor: Path | None = None) -> int:
     """Archive the leading run of the chain before `before`; the exit code."""
     verdict = audit.verify(store.conn, key, require_seal=False)
     if not verdict.ok:
@@ -298,11 +331,12 @@ def archive(store: StateStore, before: str, out: Path, key: bytes | None) -> int
     facts = {"file": out.name, "file_sha256": sha, "before": before}
     try:
         with store.transaction() as conn:
-            checkpoint = audit.cut(conn, db.utcnow(), None, span, written.last_hash, facts)
-            if key is not None:
-                audit.seal(conn, db.utcnow(), None, key)
+            checkpoint = audit.cut(conn, db.utcnow(), None, span, written.last_hash, facts,
+                                   key)
+            sealed = audit.seal(conn, db.utcnow(), None, key) if key is not None else None
     except ValueError as exc:
         raise BridgeError(f"{exc}: nothing was deleted ({out} is kept)") from exc
+    _anchor(anchor, checkpoint, *([sealed] if sealed is not None else []))
     print(f"archived entries {first}–{through} ({through - first + 1}) to {out} "
           f"(sha256 {sha}); checkpoint entry {checkpoint.seq}")
     if key is None and verdict.seals and audit.latest(store.conn, "seal") is None:

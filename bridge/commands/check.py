@@ -9,7 +9,7 @@ import json
 from bridge import logs
 from bridge.commands.render import Sub, scrub
 from bridge.errors import ConfigError
-from bridge.ops.check import Check, check_platform, check_source, check_state
+from bridge.ops.check import Check, check_machine, check_platform, check_source, check_state
 from bridge.runtime import load_config, secrets_of
 
 
@@ -27,13 +27,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        lines = [x.strip() for x in str(exc).splitlines()[1:]] or [str(exc)]
+        lines = getattr(exc, "problems", None) or [str(exc)]
         checks: list[Check] = [("config", scrub(x), "fix the config file (see config.example."
                                 "toml) or set the environment variable it names", 2)
                                for x in lines]
         return _print_checks(checks, args.json)
     logs.register_secrets(secrets_of(cfg))
-    checks = [("config", None, f"{len(cfg.sources)} source(s)", 0), check_state(cfg)]
+    checks = [("config", None, f"{len(cfg.sources)} source(s)", 0), *check_machine(cfg),
+              check_state(cfg)]
+    if cfg.unset_env:   # what `run` and `sync` would refuse; the rest needs the secrets
+        return _print_checks(checks, args.json)
     checks += [check_source(cfg, src) for src in cfg.sources]
     checks += check_platform(cfg)
     return _print_checks(checks, args.json)

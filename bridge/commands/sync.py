@@ -52,6 +52,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"run {report.run_id}: pulled {sum(report.pulled.values())} rows, "
               f"{push.get('requests', 0)} requests, items {push.get('items', {})}, "
               f"{report.seconds:.1f} s")
+        for name, why in report.failed.items():
+            print(f"zybridge: source {name} failed, the others synced: {logs.scrub(why)}",
+                  file=sys.stderr)
+        if not report.ok and report.failed and push.get("undelivered_batches", 0) == 0:
+            return 1
         if not report.ok:
             print(f"zybridge: {push.get('undelivered_batches')} batches undelivered after their "
                   "attempts; they stay in the outbox for the next cycle", file=sys.stderr)

@@ -17,6 +17,18 @@ if TYPE_CHECKING:
 Check = tuple[str, str | None, str, int]   # what, problem (None: ok), detail or fix, exit
 
 
+def check_machine(cfg: Config) -> list[Check]:
+    """The checks `run` makes at start-up: secrets set, files writable, listen free."""
+    from bridge import configcheck
+    from bridge.config import unset_message
+    from state.lock import holder
+
+    found = [unset_message(k, v) for k, v in cfg.unset_env]
+    found += configcheck.problems(cfg, listen=holder(cfg.state.path) is None)
+    return [("config", logs.scrub(x), "fix the config file or the environment", 2)
+            for x in found]
+
+
 def check_state(cfg: Config) -> Check:
     from state.lock import holder
 
@@ -54,7 +66,7 @@ def check_platform(cfg: Config) -> list[Check]:
 
     n = cfg.national
     client = NationalClient(n.base_url, n.app_id, n.app_secret.get_secret_value(),
-                            timeout_s=n.timeout_s)
+                            timeout_s=n.timeout_s, tls=n.tls)
     try:
         try:
             healthy = client.health()

@@ -26,7 +26,7 @@ from bridge.errors import ConfigError, SafetyStop
 from bridge.ops.audit import record_admin_action
 from bridge.ops.dryrun import copy_state, diff
 from bridge.runtime import Runtime, open_adapter
-from bridge.sync import CycleReport, SyncEngine
+from bridge.sync import CycleReport, SyncEngine, seal_work
 from state.admin import AdminQueries
 from state.lock import StateLock
 from state.store import RowKey, StateStore
@@ -261,6 +261,7 @@ def _run(rt: Runtime, kind: str, sources: Sequence[str], action: str,
         report.seconds = time.monotonic() - started
         stats = {"action": action, "rows": len(report.staged.keys),
                  "outcomes": dict(report.staged.report.outcomes), "push": report.push}
+        seal_work(rt.cfg, store, run_id)  # sealed while the run still shows as running
         store.finish_run(run_id, status, stats, error)
     report.outcomes = outcomes(store, report.staged.keys)
     return report
@@ -311,6 +312,7 @@ def drop(cfg: Config, keys: Sequence[RowKey], action: str, audit_args: Mapping[s
             with store.transaction():
                 removed = [ref for key in keys for ref in AdminQueries(store).mark_dropped(key)]
                 record_admin_action(store, action, audit_args)
+            seal_work(cfg, store, None)
         finally:
             store.close()
     return removed

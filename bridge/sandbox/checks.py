@@ -5,6 +5,7 @@ formats, strings, dates. Pure functions; the sandbox's own code, independent of 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -45,6 +46,10 @@ _MAINLAND = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
+# 港澳台居民居住证 prefixes: valid 01 numbers (national-api.md §6); 830000 is no GB/T 2260
+# code, so region_history.csv does not hold it.
+PERMIT_PREFIXES = frozenset({"810000", "820000", "830000"})
+
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARS)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -76,18 +81,22 @@ class MainlandId:
     gender: str  # "1" male (odd 17th digit), "2" female
 
 
-def mainland_id_problem(value: str) -> str | None:
-    """None for a valid 18-digit ID; else "INVALID_FORMAT" or "CHECKSUM_MISMATCH"."""
+def mainland_id_problem(value: str, regions: frozenset[str]) -> str | None:
+    """None for a valid 18-digit ID; else "INVALID_FORMAT" (pattern, birth date),
+    "CHECKSUM_MISMATCH", or "INVALID_CODE": the first six digits are neither a code of
+    `regions` (every region code that ever existed; no year compared) nor a 居住证 prefix."""
     if not _MAINLAND.fullmatch(value) or _id_birth(value) is None:
         return "INVALID_FORMAT"
     if id_check_char(value[:17]) != value[17]:
         return "CHECKSUM_MISMATCH"
+    if value[:6] not in regions and value[:6] not in PERMIT_PREFIXES:
+        return "INVALID_CODE"
     return None
 
 
-def mainland_id(value: str) -> MainlandId | None:
+def mainland_id(value: str, regions: frozenset[str]) -> MainlandId | None:
     """The birth date and gender a valid 18-digit ID carries; None if it is not valid."""
-    if mainland_id_problem(value) is not None:
+    if mainland_id_problem(value, regions) is not None:
         return None
     birth = _id_birth(value)
     assert birth is not None
@@ -106,8 +115,13 @@ def uscc_check_char(first17: str) -> str:
     return USCC_CHARS[(31 - total % 31) % 31]
 
 
-def uscc_problem(value: str) -> str | None:
+def uscc_problem(value: str, regions: frozenset[str]) -> str | None:
+    """INVALID_FORMAT (length, alphabet, or characters 3–8 neither `100000` nor a code of
+    `regions`), CHECKSUM_MISMATCH, or None."""
     if len(value) != 18 or any(c not in _USCC_VALUE for c in value):
+        return "INVALID_FORMAT"
+    authority = value[2:8]
+    if authority != "100000" and (not authority.isdigit() or authority not in regions):
         return "INVALID_FORMAT"
     if uscc_check_char(value[:17]) != value[17]:
         return "CHECKSUM_MISMATCH"
@@ -115,11 +129,16 @@ def uscc_problem(value: str) -> str | None:
 
 
 # area ids -----------------------------------------------------------------------
-def area_problem(value: str, counties: frozenset[str], jurisdiction: str) -> str | None:
-    """INVALID_FORMAT, INVALID_CODE or FORBIDDEN_REGION for an area id, or None."""
+def area_problem(value: str, counties: frozenset[str], townships: Mapping[str, frozenset[str]],
+                 jurisdiction: str) -> str | None:
+    """INVALID_FORMAT, INVALID_CODE (county, or township digits of a county `townships`
+    lists that are neither 000 nor one of its own) or FORBIDDEN_REGION, or None."""
     if not _DIGITS18.fullmatch(value) or value[12:] != "000000":
         return "INVALID_FORMAT"
     if value[4:6] == "00" or value[:6] not in counties:
+        return "INVALID_CODE"
+    listed = townships.get(value[:6])
+    if listed is not None and value[6:9] != "000" and value[6:9] not in listed:
         return "INVALID_CODE"
     if not value[:6].startswith(jurisdiction):
         return "FORBIDDEN_REGION"

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,15 @@ from bridge.sandbox import BASE_PATH, DEMO_APP_ID
 from bridge.sandbox.faults import FaultSettings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+CONTROL_TOKEN_ENV = "ZYBRIDGE_SANDBOX_CONTROL_TOKEN"
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT: stop serving, then remove what the sandbox made."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,8 +61,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--slow-ms", type=float, default=0.0)
     s.add_argument("--fault-reads", action="store_true",
                    help="faults apply to reads too (default: batch and revoke POSTs only)")
+    s.add_argument("--control", action="store_true",
+                   help="serve the /_sandbox control endpoints (stats, faults, every record "
+                        "with full ID numbers: for tests), guarded by the token in "
+                        f"${CONTROL_TOKEN_ENV}")
     s.add_argument("--no-control", action="store_true",
-                   help="disable the /_sandbox control endpoints")
+                   help="no /_sandbox control endpoints (the default; overrides --control)")
     s.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
     return p
 
@@ -72,11 +86,15 @@ def settings_of(args: argparse.Namespace) -> FaultSettings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)  # its database, WAL and logs: 0600
     try:
         return serve(args)
     except ConfigError as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
+    finally:
+        os.umask(previous)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -89,11 +107,15 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     apps = load_apps(args.apps, os.environ)
+    token = _control_token(args)
     db_path, temporary = _db_path(args.db)
+    # uvicorn hands a SIGTERM/SIGINT back to the handler it found once it has stopped:
+    # ours raises, so that the finally below runs and a temporary database goes too
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     store = Store(db_path)
     try:
-        sandbox = Sandbox(store, apps, settings, control=not args.no_control)
-        extra = [] if args.no_control else control.routes(sandbox)
+        sandbox = Sandbox(store, apps, settings, control=token is not None)
+        extra = [] if token is None else control.routes(sandbox, token)
         asgi = control.CountRequests(server.build(sandbox, extra), sandbox)
         config = uvicorn.Config(asgi, host=args.host, port=args.port, lifespan="off",
                                 log_level=args.log_level, access_log=args.log_level == "debug",
@@ -102,11 +124,26 @@ def serve(args: argparse.Namespace) -> int:
         print(f"sandbox: http://{args.host}:{args.port}{BASE_PATH} db={db_path} "
               f"apps={','.join(sorted(apps))}", file=sys.stderr, flush=True)
         uvicorn.Server(config).run()
+    except (_Stopped, KeyboardInterrupt):
+        pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         store.close()
         if temporary:
             _remove(db_path)
     return 0
+
+
+def _control_token(args: argparse.Namespace) -> str | None:
+    """The control endpoints' token, or None when they are off."""
+    if not args.control or args.no_control:
+        return None
+    token = os.environ.get(CONTROL_TOKEN_ENV, "")
+    if len(token) < 16:
+        raise ConfigError(f"--control needs a token of at least 16 characters in "
+                          f"${CONTROL_TOKEN_ENV}")
+    return token
 
 
 def _db_path(given: Path | None) -> tuple[Path, bool]:

@@ -1,4 +1,6 @@
-"""Test-only control endpoints (outside authentication) and the request counter.
+"""Test-only control endpoints and the request counter. Served only with `serve
+--control`, and then each call must carry `Authorization: Bearer <token>` (the token of
+$ZYBRIDGE_SANDBOX_CONTROL_TOKEN): the records endpoint answers full ID numbers.
 
 GET  /_sandbox/stats            request and item counts
 POST /_sandbox/stats/reset      zero them
@@ -10,7 +12,9 @@ GET  /_sandbox/records/{entity} every record of every app: the tests' oracle
 
 from __future__ import annotations
 
+import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -24,13 +28,26 @@ from bridge.sandbox.state import Sandbox
 from bridge.sandbox.wire import dumps, parse_json
 
 PREFIX = "/_sandbox"
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def _json(value: Any, status: int = 200) -> Response:
     return Response(dumps(value), status, media_type="application/json")
 
 
-def routes(sandbox: Sandbox) -> list[Route]:
+def _guarded(token: str, handler: Endpoint) -> Endpoint:
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _json({"error": "the control endpoints need their bearer token"}, 401)
+        return await handler(request)
+
+    return guarded
+
+
+def routes(sandbox: Sandbox, token: str) -> list[Route]:
     async def stats(request: Request) -> Response:
         return _json(sandbox.stats.as_dict())
 
@@ -58,11 +75,12 @@ def routes(sandbox: Sandbox) -> list[Route]:
             return _json({"error": "unknown entity"}, 404)
         return _json(reads.oracle(sandbox.store, entity))
 
-    return [Route(f"{PREFIX}/stats", stats, methods=["GET"]),
-            Route(f"{PREFIX}/stats/reset", reset_stats, methods=["POST"]),
-            Route(f"{PREFIX}/faults", get_faults, methods=["GET"]),
-            Route(f"{PREFIX}/faults", set_faults, methods=["POST"]),
-            Route(f"{PREFIX}/records/{{entity}}", records, methods=["GET"])]
+    table: list[tuple[str, Endpoint, str]] = [
+        ("/stats", stats, "GET"), ("/stats/reset", reset_stats, "POST"),
+        ("/faults", get_faults, "GET"), ("/faults", set_faults, "POST"),
+        ("/records/{entity}", records, "GET")]
+    return [Route(PREFIX + path, _guarded(token, handler), methods=[method])
+            for path, handler, method in table]
 
 
 class CountRequests:

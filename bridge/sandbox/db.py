@@ -4,6 +4,7 @@ recent nonces. A sandbox restarted on the same file keeps everything."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,9 +69,16 @@ def _row(r: tuple[Any, ...]) -> Row:
     return Row(r[0], r[1], json.loads(r[2]), r[3], bool(r[4]), r[5], r[6], r[7])
 
 
+def private_file(path: Path) -> None:
+    """Create the file 0600 if it is missing, or make it 0600."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path.chmod(0o600)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        private_file(path)  # before SQLite opens it: its -wal and -shm take its mode
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")

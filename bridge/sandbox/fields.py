@@ -152,19 +152,23 @@ def _pattern(kind: str) -> Callable[[Spec, Any, FieldCtx], Checked]:
 
 def _uscc(spec: Spec, value: Any, ctx: FieldCtx) -> Checked:
     text, errs = _string(spec, value)
-    problem = checks.uscc_problem(text) if text is not None else None
+    regions = ctx.codes.regions_ever
+    problem = checks.uscc_problem(text, regions) if text is not None else None
     if problem == "CHECKSUM_MISMATCH":
         return _fail(spec, problem, "the GB 32100 check character does not match")
     if problem:
-        return _fail(spec, problem, "must be 18 characters of the GB 32100 set")
+        return _fail(spec, problem, "must be 18 characters of the GB 32100 set, characters "
+                                    "3-8 being 100000 or a region code of region_history")
     return text, errs
 
 
 def _area(spec: Spec, value: Any, ctx: FieldCtx) -> Checked:
     text, errs = _string(spec, value)
-    problem = checks.area_problem(text, ctx.codes.counties, ctx.jurisdiction) if text else None
+    problem = (checks.area_problem(text, ctx.codes.counties, ctx.codes.townships,
+                                   ctx.jurisdiction) if text else None)
     messages = {"INVALID_FORMAT": "must be 18 digits ending in six zeros",
-                "INVALID_CODE": "not a county-level code of region",
+                "INVALID_CODE": "not a county-level code of region, or a township of "
+                                "that county not in township",
                 "FORBIDDEN_REGION": "outside the app's jurisdiction"}
     if problem:
         return _fail(spec, problem, messages[problem])

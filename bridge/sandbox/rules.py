@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.sandbox import checks
+from bridge.sandbox.codes import Codes
 from bridge.sandbox.fields import Err, FieldCtx, check
 from bridge.sandbox.schema import TABLES, Entity
 
@@ -31,11 +32,12 @@ def validate(entity: Entity, item: Mapping[str, Any], ctx: FieldCtx,
         value, errs = check(spec, item, ctx)
         values[spec.name] = value
         errors.extend(errs)
-    _RULES[entity](values, errors, now)
+    _RULES[entity](values, errors, now, ctx.codes)
     return Validated(values, errors, frozenset(e.field for e in errors))
 
 
-def _organization(v: dict[str, Any], errors: list[Err], now: datetime) -> None:
+def _organization(v: dict[str, Any], errors: list[Err], now: datetime,
+                  codes: Codes) -> None:
     if v["org_type"] in ("2", "3") and v["uscc"] is None and not _has(errors, "uscc"):
         errors.append(Err("uscc", "REQUIRED", "required when org_type is 2 or 3"))
     founded = v["established_on"]
@@ -43,8 +45,8 @@ def _organization(v: dict[str, Any], errors: list[Err], now: datetime) -> None:
         errors.append(Err("established_on", "OUT_OF_RANGE", "in the future"))
 
 
-def _volunteer(v: dict[str, Any], errors: list[Err], now: datetime) -> None:
-    _identity(v, errors)
+def _volunteer(v: dict[str, Any], errors: list[Err], now: datetime, codes: Codes) -> None:
+    _identity(v, errors, codes.regions_ever)
     if v["nationality"] == "156" and v["ethnicity"] is None and not _has(errors, "ethnicity"):
         errors.append(Err("ethnicity", "REQUIRED", "required when nationality is 156"))
     birth = v["birth_date"]
@@ -54,26 +56,31 @@ def _volunteer(v: dict[str, Any], errors: list[Err], now: datetime) -> None:
     _not_future(v, errors, "registered_at", now)
 
 
-def _identity(v: dict[str, Any], errors: list[Err]) -> None:
+_ID_MESSAGES = {
+    "CHECKSUM_MISMATCH": "the GB 11643 check digit does not match",
+    "INVALID_CODE": "the first six digits are no region code that ever existed",
+    "INVALID_FORMAT": "not an 18-character ID number"}
+
+
+def _identity(v: dict[str, Any], errors: list[Err], regions: frozenset[str]) -> None:
     id_type, number = v["id_type"], v["id_number"]
     if id_type is None or number is None:
         return
     if id_type == "01":
-        problem = checks.mainland_id_problem(number)
-        if problem == "CHECKSUM_MISMATCH":
-            errors.append(Err("id_number", problem, "the GB 11643 check digit does not match"))
-        elif problem:
-            errors.append(Err("id_number", problem, "not an 18-character ID number"))
+        problem = checks.mainland_id_problem(number, regions)
+        if problem:
+            errors.append(Err("id_number", problem, _ID_MESSAGES[problem]))
         else:
-            _agreement(v, errors, number)
-    elif checks.mainland_id(number) is not None:
+            _agreement(v, errors, number, regions)
+    elif checks.mainland_id(number, regions) is not None:
         errors.append(Err("id_type", "INVALID_CODE", "a valid mainland ID number is type 01"))
     elif not checks.ID_FORMATS[id_type].fullmatch(number):
         errors.append(Err("id_number", "INVALID_FORMAT", f"not the format of id_type {id_type}"))
 
 
-def _agreement(v: dict[str, Any], errors: list[Err], number: str) -> None:
-    held = checks.mainland_id(number)
+def _agreement(v: dict[str, Any], errors: list[Err], number: str,
+               regions: frozenset[str]) -> None:
+    held = checks.mainland_id(number, regions)
     assert held is not None
     if v["gender"] is not None and v["gender"] != held.gender:
         errors.append(Err("gender", "ID_MISMATCH", "disagrees with the ID number"))
@@ -81,12 +88,14 @@ def _agreement(v: dict[str, Any], errors: list[Err], number: str) -> None:
         errors.append(Err("birth_date", "ID_MISMATCH", "disagrees with the ID number"))
 
 
-def _project(v: dict[str, Any], errors: list[Err], now: datetime) -> None:
+def _project(v: dict[str, Any], errors: list[Err], now: datetime,
+             codes: Codes) -> None:
     if v["start_at"] is not None and v["end_at"] is not None and v["end_at"] <= v["start_at"]:
         errors.append(Err("end_at", "OUT_OF_RANGE", "must be after start_at"))
 
 
-def _service_record(v: dict[str, Any], errors: list[Err], now: datetime) -> None:
+def _service_record(v: dict[str, Any], errors: list[Err], now: datetime,
+                    codes: Codes) -> None:
     start, end = v["start_at"], v["end_at"]
     if start is not None and end is not None:
         if end <= start:
@@ -120,6 +129,6 @@ def _has(errors: list[Err], name: str) -> bool:
     return any(e.field == name for e in errors)
 
 
-_RULES: dict[str, Callable[[dict[str, Any], list[Err], datetime], None]] = {
+_RULES: dict[str, Callable[[dict[str, Any], list[Err], datetime, Codes], None]] = {
     "organization": _organization, "volunteer": _volunteer, "project": _project,
     "service_record": _service_record}

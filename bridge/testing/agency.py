@@ -13,7 +13,9 @@ SQLite file that the harness writes directly, so a test changes rows while a rea
 Faults (POST /_agency/faults): `script` (statuses to answer next, e.g. [429, 503]),
 `min_interval_s` (429 with Retry-After when polled faster), `shift` (after each page that
 has a next one, the page's first row is updated: it moves to the end), `crash_after` (after
-that many more pages, the next page is cut off mid-body and the process exits).
+that many more pages, the next page is cut off mid-body and the process exits), `hostile`
+(every page is, instead: `{"drip_s": 5}` a body that sends one byte every 5 s and never
+ends, `{"nested": 100000}` JSON nested that deep, `{"huge_mb": 400}` a body that large).
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def now_ms() -> datetime:
 # --- the data -------------------------------------------------------------------------
 
 def connect(path: Path) -> sqlite3.Connection:
+    if str(path) != ":memory:":
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm take its mode
     conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript(SCHEMA)
@@ -118,6 +122,7 @@ class Faults:
         self.min_interval_s = 0.0
         self.shift = False
         self.crash_after: int | None = None
+        self.hostile: dict[str, float] = {}
         self.last_poll = 0.0
         self.stats: dict[str, int] = {"requests": 0, "pages": 0, "rate_limited": 0,
                                       "unauthorized": 0, "scripted": 0}
@@ -130,6 +135,8 @@ class Faults:
                 self.min_interval_s = float(body["min_interval_s"])
             if "shift" in body:
                 self.shift = bool(body["shift"])
+            if "hostile" in body:
+                self.hostile = {str(k): float(v) for k, v in (body["hostile"] or {}).items()}
             if "crash_after" in body:
                 self.crash_after = None if body["crash_after"] is None else int(
                     body["crash_after"])
@@ -201,6 +208,8 @@ def build_app(db: Path, token: str) -> Starlette:
         if request.headers.get("authorization") != f"Bearer {token}":
             faults.stats["unauthorized"] += 1
             return _error(401, "unauthorized")
+        if faults.hostile:
+            return _hostile(faults.hostile)
         gated = faults.gate()
         if gated is not None:
             return _error(gated[0], "scripted failure" if gated[1] == 0 else "too fast",
@@ -235,6 +244,31 @@ def build_app(db: Path, token: str) -> Starlette:
                              Route("/_agency/faults", set_faults, methods=["POST"]),
                              Route("/_agency/stats", stats),
                              Route("/_agency/health", health)])
+
+
+def _hostile(mode: Mapping[str, float]) -> Response:
+    """A page that breaks the agency's limits (local-sources.md §B)."""
+    if "nested" in mode:
+        depth = int(mode["nested"])
+        return Response(b"[" * depth + b"]" * depth, media_type="application/json")
+    if "huge_mb" in mode:
+        return StreamingResponse(_huge(int(mode["huge_mb"])), media_type="application/json")
+    return StreamingResponse(_drip(mode.get("drip_s", 5.0)), media_type="application/json")
+
+
+async def _huge(mb: int) -> AsyncIterator[bytes]:
+    yield b'{"data": ["'
+    block = b"x" * (1 << 20)
+    for _ in range(mb):
+        yield block
+    yield b'"], "nextCursor": null}'
+
+
+async def _drip(every_s: float) -> AsyncIterator[bytes]:
+    yield b"{"
+    while True:
+        await asyncio.sleep(every_s)
+        yield b" "
 
 
 async def _cut(body: bytes) -> AsyncIterator[bytes]:

@@ -9,12 +9,14 @@ the benchmarks.
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bridge.sandbox import BASE_PATH
+from bridge.sandbox.cli import CONTROL_TOKEN_ENV
 from bridge.testing.process import ChildServer, ServerError, free_port
 
 __all__ = ["SandboxError", "SandboxProcess", "free_port"]
@@ -40,6 +42,11 @@ class SandboxProcess(ChildServer):
         self.extra_args = list(extra_args)
         self.apps = Path(apps) if apps is not None else None
         self.env = dict(env or {})
+        # the control endpoints are on (for the tests' oracle) unless --no-control is given,
+        # behind a bearer token of this process's own
+        self.control = "--no-control" not in self.extra_args
+        self._token = secrets.token_hex(16)
+        self._http.headers["Authorization"] = f"Bearer {self._token}"
 
     @property
     def base_url(self) -> str:
@@ -50,16 +57,18 @@ class SandboxProcess(ChildServer):
                 "--port", str(self.port), "--db", str(self.db_path), *self.extra_args]
         if self.apps is not None:
             args += ["--apps", str(self.apps)]
+        if self.control:
+            args.append("--control")
         return args
 
     def health_url(self) -> str:
         return self.base_url + "/health"
 
     def child_env(self) -> dict[str, str]:
-        return self.env
+        return {**self.env, CONTROL_TOKEN_ENV: self._token}
 
     def ready(self) -> None:
-        if "--no-control" not in self.extra_args:
+        if self.control:
             self.reset_stats()
 
     # control endpoints ---------------------------------------------------------------

@@ -2,6 +2,11 @@
 spec/codes and read with importlib.resources: no code is retyped here) and the tables
 that turn local names into those codes (local-sources.md §A, "How 志愿云 values map").
 
+Besides the `code,name` tables: `region_history.csv` (every GB/T 2260 code ever issued,
+with the years it was in force: what an ID number's and a USCC's region digits are
+checked against) and `township.csv` (the 9-digit township codes of 福建省: what an area
+id's township digits are checked against).
+
 Local-name lookups ignore white space and full-width forms (NFKC). A name the tables do
 not know gives None: the mapping decides whether that refuses the row or drops the value.
 """
@@ -12,6 +17,7 @@ import csv
 import io
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -21,16 +27,76 @@ TABLES: tuple[str, ...] = (
     "org_type", "political_status", "region", "service_category")
 
 
+HISTORY_HEADER = ["code", "name", "from_year", "to_year"]
+
+
+def _rows(name: str, header: list[str]) -> list[list[str]]:
+    """The data rows of codes/<name>.csv, after checking its header and every row's width."""
+    raw = resources.files(__name__).joinpath(f"{name}.csv").read_text("utf-8")
+    rows = list(csv.reader(io.StringIO(raw.lstrip("\ufeff"))))
+    if not rows or rows[0] != header:
+        raise ValueError(f"codes/{name}.csv: the header must be {','.join(header)}")
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ValueError(f"codes/{name}.csv line {line}: {len(row)} fields, "
+                             f"not {len(header)}")
+    return rows[1:]
+
+
 @cache
 def table(name: str) -> Mapping[str, str]:
     """code → national name, in file order. KeyError for a table that does not exist."""
     if name not in TABLES:
         raise KeyError(name)
-    raw = resources.files(__name__).joinpath(f"{name}.csv").read_text("utf-8")
-    rows = list(csv.reader(io.StringIO(raw.lstrip("\ufeff"))))
-    if not rows or rows[0] != ["code", "name"]:
-        raise ValueError(f"codes/{name}.csv: the header must be code,name")
-    return MappingProxyType({code: title for code, title in rows[1:]})
+    return MappingProxyType({code: title for code, title in _rows(name, ["code", "name"])})
+
+
+@dataclass(frozen=True)
+class Spell:
+    """One line of region_history.csv: a code under one name, from_year to to_year
+    (None: open at that end)."""
+
+    code: str
+    name: str
+    from_year: int | None
+    to_year: int | None
+
+
+def _year(value: str, where: str) -> int | None:
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) == 4):
+        raise ValueError(f"codes/region_history.csv: {where}: {value!r} is not a year")
+    return int(value)
+
+
+@cache
+def region_history() -> tuple[Spell, ...]:
+    """Every line of region_history.csv, in file order."""
+    spells = []
+    for code, title, start, end in _rows("region_history", HISTORY_HEADER):
+        if not (len(code) == 6 and code.isascii() and code.isdigit()):
+            raise ValueError(f"codes/region_history.csv: {code!r} is not six digits")
+        spells.append(Spell(code, title, _year(start, code), _year(end, code)))
+    return tuple(spells)
+
+
+@cache
+def regions_ever() -> frozenset[str]:
+    """The GB/T 2260 codes that existed at any time (region_history.csv)."""
+    return frozenset(s.code for s in region_history())
+
+
+@cache
+def townships() -> Mapping[str, frozenset[str]]:
+    """County code → the three township digits township.csv lists for it. A county
+    not here has no list: its township digits are not checked."""
+    by_county: dict[str, set[str]] = {}
+    for code, _title in _rows("township", ["code", "name"]):
+        if not (len(code) == 9 and code.isascii() and code.isdigit()):
+            raise ValueError(f"codes/township.csv: {code!r} is not nine digits")
+        by_county.setdefault(code[:6], set()).add(code[6:])
+    return MappingProxyType({c: frozenset(t) for c, t in by_county.items()})
 
 
 @cache
@@ -94,11 +160,26 @@ SERVICE_SYNONYMS: Mapping[str, str] = MappingProxyType({
 })
 
 
+# §A: the common short and old names, and Taiwan's indigenous peoples (高山族, 23).
+ETHNICITY_ALIASES: Mapping[str, str] = MappingProxyType({
+    "维族": "05", "蒙族": "02", "毛难族": "36", "崩龙族": "46", "其他": "97", "其它": "97",
+    **dict.fromkeys((
+        "阿美族", "泰雅族", "排湾族", "布农族", "卑南族", "鲁凯族", "邹族", "赛夏族", "雅美族",
+        "达悟族", "邵族", "噶玛兰族", "太鲁阁族", "撒奇莱雅族", "赛德克族", "拉阿鲁哇族",
+        "卡那卡那富族"), "23"),
+})
+
+
 def ethnicity(value: str) -> str | None:
-    """GB/T 3304 code by name, with or without the trailing 族 (汉 and 汉族 are 01)."""
+    """GB/T 3304 code by the name in ethnicity.csv or an alias of §A, with or without the
+    trailing 族 (汉 and 汉族 are 01; 维族 05; 阿美族 23)."""
     k = key(value)
     names = _by_name("ethnicity")
-    return names.get(k) or names.get(k + "族")
+    for name in (k, k + "族"):
+        code = names.get(name) or ETHNICITY_ALIASES.get(name)
+        if code is not None:
+            return code
+    return None
 
 
 def political_status(value: str) -> str | None:

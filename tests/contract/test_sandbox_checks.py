@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.sandbox import checks
+from bridge.sandbox.codes import load
 
 USCC_SET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+REGIONS = load().regions_ever
 
 
 def gb11643(body17: str) -> str:
@@ -26,27 +28,34 @@ def gb32100(body17: str) -> str:
 
 @pytest.mark.parametrize("number", ["11010519491231002X", "440524188001010014"])
 def test_published_ids_are_valid(number: str) -> None:
-    assert checks.mainland_id_problem(number) is None
+    assert checks.mainland_id_problem(number, REGIONS) is None
 
 
 @pytest.mark.parametrize("code", ["91110108551385082Q", "91330100799655058B"])
 def test_published_usccs_are_valid(code: str) -> None:
-    assert checks.uscc_problem(code) is None
+    assert checks.uscc_problem(code, REGIONS) is None
 
 
 @given(st.dates(date(1900, 1, 1), date(2025, 12, 31)), st.integers(0, 999))
 def test_the_id_check_digit_is_gb_11643(born: date, seq: int) -> None:
     body = f"350205{born:%Y%m%d}{seq:03d}"
     assert checks.id_check_char(body) == gb11643(body)
-    assert checks.mainland_id_problem(body + gb11643(body)) is None
+    assert checks.mainland_id_problem(body + gb11643(body), REGIONS) is None
     wrong = next(c for c in "0123456789X" if c != gb11643(body))
-    assert checks.mainland_id_problem(body + wrong) == "CHECKSUM_MISMATCH"
+    assert checks.mainland_id_problem(body + wrong, REGIONS) == "CHECKSUM_MISMATCH"
 
 
 @given(st.text(USCC_SET, min_size=17, max_size=17))
 def test_the_uscc_check_character_is_gb_32100(body: str) -> None:
     assert checks.uscc_check_char(body) == gb32100(body)
-    assert checks.uscc_problem(body + gb32100(body)) is None
+
+
+@given(st.text(USCC_SET, min_size=2, max_size=2), st.sampled_from(sorted(REGIONS)),
+       st.text(USCC_SET, min_size=9, max_size=9))
+def test_a_uscc_with_a_known_region_and_its_check_character_is_valid(
+        head: str, region: str, tail: str) -> None:
+    body = head + region + tail
+    assert checks.uscc_problem(body + gb32100(body), REGIONS) is None
 
 
 @given(st.datetimes(datetime(1950, 1, 1), datetime(2030, 1, 1)),

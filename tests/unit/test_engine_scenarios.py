@@ -95,7 +95,7 @@ class Bridge:
 def bridge(tmp_path: Path) -> Iterator[Bridge]:
     store = StateStore.open(tmp_path / "state.db")
     platform = Platform()
-    cfg = NationalConfig(base_url="http://p.test/openapi/v1", app_id="a", app_secret="s",
+    cfg = NationalConfig(base_url="https://p.test/openapi/v1", app_id="a", app_secret="s",
                          rate_per_s=1000.0, max_attempts=1)
     client = NationalClient(cfg.base_url, "a", "s", transport=httpx.MockTransport(platform))
     stager = Stager(store)

@@ -69,7 +69,7 @@ def enqueue_orgs(store: StateStore, n: int) -> None:
 
 def pusher(store: StateStore, script: Script, sleeps: list[float],
            **cfg: object) -> Pusher:
-    national = NationalConfig(base_url="http://platform.test/openapi/v1", app_id="app",
+    national = NationalConfig(base_url="https://platform.test/openapi/v1", app_id="app",
                               app_secret="secret-value", rate_per_s=1000.0,
                               **cfg)  # type: ignore[arg-type]
     client = NationalClient(national.base_url, "app", "secret-value",

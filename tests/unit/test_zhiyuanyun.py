@@ -319,10 +319,12 @@ def test_a_passport_has_no_known_nationality() -> None:
 
 
 def test_an_18_digit_foreign_permit_is_01_without_nationality() -> None:
+    # the 9-series' first six digits are no GB/T 2260 code: the platform refuses them too
     result = run("volunteer", volunteer(cert_type="外国人永久居留证",
                                         cert_no=mainland("93315619900101122")))
     assert isinstance(result, Quarantined)
-    assert {(r.field, r.code) for r in result.reasons} == {("nationality", "REQUIRED")}
+    assert {(r.field, r.code) for r in result.reasons} == {
+        ("id_number", "INVALID_CODE"), ("nationality", "REQUIRED")}
 
 
 def test_an_older_foreign_permit_is_08_without_nationality() -> None:

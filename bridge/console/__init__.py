@@ -1,0 +1,1 @@
+"""The web console for auditors and admins (operator-interface.md)."""
