@@ -1,6 +1,7 @@
 """What the two stateful tests share (test_state_machine.py, one source;
-test_federation_machine.py, three): the soak switch, hypothesis settings, and a bridge
-SIGKILLed inside a cycle."""
+test_federation_machine.py, three): the soak switch and a bridge SIGKILLed inside a cycle.
+(Each test writes its hypothesis settings itself: with `derandomize`, the test function's
+source seeds the examples, so moving them would change the CI profile's steps.)"""
 
 from __future__ import annotations
 
@@ -8,19 +9,11 @@ import os
 import signal
 import time
 
-from hypothesis import HealthCheck, Phase, settings
-
 from bridge import config as config_mod
 from tests.system.helpers import cycle
 
 # CI: a fixed seed and a time budget; `ZYB_SOAK=1` (make soak): random and longer
 SOAK = os.environ.get("ZYB_SOAK") == "1"
-
-
-def machine_settings(examples: int, steps: int) -> settings:
-    return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
-                    derandomize=not SOAK, database=None, phases=[Phase.generate],
-                    suppress_health_check=list(HealthCheck))
 
 
 def sigkill_a_cycle(cfg: config_mod.Config, delay_s: float) -> bool:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -48,7 +49,7 @@ from bridge.testing.sample import SampleManifest, build_sample_store, local_stam
 from mappings.result import Mapped
 from tests.system import fedoracle as fed
 from tests.system.helpers import cycle, ledger, state_rows
-from tests.system.machine import SOAK, machine_settings, sigkill_a_cycle
+from tests.system.machine import SOAK, sigkill_a_cycle
 from tests.system.oracle import check_converged, check_no_duplicates, state_intact
 
 EXAMPLES = int(os.environ.get("ZYB_FED_EXAMPLES", "30" if SOAK else "24"))
@@ -445,7 +446,10 @@ class FederationMachine(RuleBasedStateMachine):
 def test_three_sources_keep_every_invariant_through_crashes_and_faults() -> None:
     TALLY.clear()
     CLOCK["started"] = time.monotonic()
-    run_state_machine_as_test(FederationMachine, settings=machine_settings(EXAMPLES, STEPS))
+    run_state_machine_as_test(FederationMachine, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+        derandomize=not SOAK, database=None, phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck)))
     seconds = time.monotonic() - CLOCK["started"]
     print(f"\nfederation machine: {dict(TALLY)} in {seconds:.0f} s")
     assert TALLY["runs"] >= 2 and TALLY["full_checks"] >= 10, dict(TALLY)

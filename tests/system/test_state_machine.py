@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -34,7 +35,7 @@ from bridge.testing.sample import (
     update_rows,
 )
 from tests.system.helpers import check_invariants, cycle, make_config
-from tests.system.machine import SOAK, machine_settings, sigkill_a_cycle
+from tests.system.machine import SOAK, sigkill_a_cycle
 from tests.system.oracle import check_converged, check_no_duplicates, state_intact
 
 EXAMPLES = int(os.environ.get("ZYB_SOAK_EXAMPLES", "30" if SOAK else "9"))
@@ -202,7 +203,10 @@ class BridgeMachine(RuleBasedStateMachine):
 def test_sync_crash_state_machine_keeps_every_invariant() -> None:
     TALLY.clear()
     started = time.monotonic()
-    run_state_machine_as_test(BridgeMachine, settings=machine_settings(EXAMPLES, STEPS))
+    run_state_machine_as_test(BridgeMachine, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+        derandomize=not SOAK, database=None, phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck)))
     seconds = time.monotonic() - started
     print(f"\nstate machine: {dict(TALLY)} in {seconds:.0f} s")
     assert TALLY["steps"] >= (200 if not SOAK else EXAMPLES * STEPS // 2), dict(TALLY)
