@@ -39,7 +39,7 @@ def child(kind: str, path: str, size: int) -> None:
     else:
         from adapters.http import open_http_source
         from bridge.errors import TransientError
-        from bridge.sandbox.agency import AgencyServer
+        from bridge.testing.agency import AgencyServer
 
         with AgencyServer(token="t") as agency:
             agency.set_faults(hostile={"huge_mb": size})

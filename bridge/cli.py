@@ -5,6 +5,7 @@ tracebacks only with --debug."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 

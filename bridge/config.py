@@ -13,8 +13,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 from urllib.parse import urlsplit
@@ -31,7 +33,6 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigError
-from bridge.national import TlsFiles
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)$")
@@ -39,6 +40,30 @@ TZ = "Asia/Shanghai"
 LAZY_SECRETS = frozenset({"app_secret", "token", "ref_key"})
 _INTERNAL = ("base_dir", "unset_env")
 
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A government intranet's own CA (PEM) and a client certificate for mutual TLS."""
+
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx verifies the server with: the system's CAs (True) unless a bundle
+        is given; with a client certificate, a context that presents it."""
+        if self.ca_bundle is None and self.client_cert is None:
+            return True
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ca_bundle) if self.ca_bundle else None)
+            if self.client_cert is not None:
+                context.load_cert_chain(str(self.client_cert),
+                                        str(self.client_key) if self.client_key else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"national TLS files cannot be used: {exc}") from exc
+        return context
 
 class UnsetSecret(SecretStr):
     """A secret whose `${NAME}` is not set: loading passes, using it is a config error."""

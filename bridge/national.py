@@ -8,19 +8,18 @@ sandbox; respx only for failure shapes a server cannot produce on demand).
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from bridge import signing
+from bridge.config import TlsFiles
 from bridge.errors import ConfigError, RejectedError, TransientError
 
 RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
@@ -29,28 +28,6 @@ ITEM_STATUSES = frozenset({"created", "updated", "unchanged", "matched", "reject
                            "revoked", "not_found"})
 
 
-@dataclass(frozen=True)
-class TlsFiles:
-    """A government intranet's own CA (PEM) and a client certificate for mutual TLS."""
-
-    ca_bundle: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-
-    def verify(self) -> ssl.SSLContext | bool:
-        """What httpx verifies the server with: the system's CAs (True) unless a bundle
-        is given; with a client certificate, a context that presents it."""
-        if self.ca_bundle is None and self.client_cert is None:
-            return True
-        try:
-            context = ssl.create_default_context(
-                cafile=str(self.ca_bundle) if self.ca_bundle else None)
-            if self.client_cert is not None:
-                context.load_cert_chain(str(self.client_cert),
-                                        str(self.client_key) if self.client_key else None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"national TLS files cannot be used: {exc}") from exc
-        return context
 
 
 @dataclass(frozen=True)

@@ -223,21 +223,31 @@ def _first_at(conn: sqlite3.Connection, at: str) -> int:
     return lo
 
 
-# the daemon's request rows (bridge/handoff.py): the console queues and reads them ------
-def queue_request(conn: sqlite3.Connection, argv: Sequence[str], by: str, at: str) -> int:
-    """A queued request row (inside the caller's transaction); its id."""
-    cur = conn.execute("INSERT INTO requests (argv, requested_by, created_at, status) "
-                       "VALUES (?, ?, ?, 'queued')",
-                       (json.dumps(list(argv), ensure_ascii=False), by, at))
-    return int(cur.lastrowid or 0)
-
-
+# the daemon's request rows (bridge/ops/handoff.py): the console reads them -------------
 def request_row(conn: sqlite3.Connection, request_id: int) -> dict[str, Any] | None:
+    """A request row; `argv` is the command line it stands for, for people to read."""
     row = conn.execute("SELECT id, argv, requested_by, created_at, status, exit_code, "
                        "output FROM requests WHERE id = ?", (request_id,)).fetchone()
     if row is None:
         return None
     cols = ("id", "argv", "requested_by", "created_at", "status", "exit_code", "output")
     out = dict(zip(cols, row, strict=True))
-    out["argv"] = json.loads(out["argv"])
+    out["argv"] = command_line(json.loads(out["argv"]))
     return out
+
+
+def command_line(request: Any) -> list[str]:
+    """`zybridge …` words of a typed request ({"kind", "args"}), or a legacy argv list."""
+    if isinstance(request, list):
+        return [str(word) for word in request]
+    if not isinstance(request, dict):
+        return [str(request)]
+    words = str(request.get("kind", "?")).split()
+    for name, value in sorted((request.get("args") or {}).items()):
+        if name in ("command", "debug", "no_wait", "config", "json") or name.endswith(
+                "_command") or value in (None, False, [], ""):
+            continue
+        flag = "--" + name.replace("_", "-")
+        values = value if isinstance(value, list) else [value]
+        words += [flag] if value is True else [f"{flag}={v}" for v in values]
+    return words

@@ -6,6 +6,7 @@ import argparse
 import sys
 from functools import partial
 
+from bridge import logs
 from bridge.commands.render import Sub
 from bridge.runtime import load_config
 

@@ -12,11 +12,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bridge.admin import CONFIRM_OVER
+from bridge.commands.admin import CONFIRM_OVER
 from bridge.config import Config
 from bridge.console import data
-from bridge.console.app import refuse, render
-from bridge.console.security import requires
+from bridge.console.view import refuse, render, requires
 from state import views
 
 KINDS = {"quarantine": "quarantine", "dead_letters": "dead-letters"}

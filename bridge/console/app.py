@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,45 +13,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from bridge.config import Config
 from bridge.console import accounts, data, messages
-from bridge.console.security import IDLE_S, SecurityHeaders, csrf_ok, csrf_token, current_user
+from bridge.console.security import IDLE_S, SecurityHeaders, csrf_ok, current_user
+from bridge.console.view import HERE, refuse, render
 from bridge.errors import BridgeError
-from mappings.mask import mask_id, mask_name, mask_phone, redact
-
-HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters.update(m=lambda v: redact("" if v is None else str(v)),
-                             mask_id=lambda v: mask_id(str(v or "")),
-                             mask_phone=lambda v: mask_phone(str(v or "")),
-                             mask_name=lambda v: mask_name(str(v or "")))
-templates.env.globals["local_time"] = lambda at: _local(at)
-
-
-def _local(at: str | None) -> str:
-    from bridge.auditlog import local_time
-
-    return local_time(at) + " +08:00" if at else "-"
-
-
-def lang_of(request: Request) -> str:
-    return messages.pick(request.session.get("lang"))
-
-
-def render(request: Request, name: str, context: dict[str, Any],
-           status_code: int = 200) -> Response:
-    lang = lang_of(request)
-    user = getattr(request.state, "user", None) or current_user(request)
-    ctx = {"t": lambda key, **kw: messages.t(key, lang).format(**kw),
-           "reason": lambda code: messages.reason(code, lang), "lang": lang,
-           "user": user, "csrf": csrf_token(request), "path": request.url.path, **context}
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
-
-
-def refuse(request: Request, key: str, status_code: int = 403) -> Response:
-    return render(request, "error.html", {"message_key": key}, status_code)
+from mappings.mask import redact
 
 
 async def login_page(request: Request) -> Response:

@@ -4,6 +4,7 @@ module, so the bridge's admin library can be swapped in here in one place."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import sqlite3
@@ -15,12 +16,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bridge import config as config_mod
+from bridge.commands import admin
 from bridge.config import Config
 from bridge.errors import ConfigError
-from bridge.report import status_document
-from bridge.resync import Selection, estimate, parse_since
-from state import audit, db, views
+from bridge.ops import handoff
+from bridge.ops.audit import masked
+from bridge.ops.audit import summary as entry_summary
+from bridge.ops.resync import Selection, estimate, parse_since
+from bridge.ops.status import daemon_row, status_document
+from state import audit, views
+from state import seal as seals
 from state.audit import Entry, Verdict
+from state.keys import key_from_env
 from state.lock import holder
 from state.store import StateStore
 
@@ -101,11 +108,9 @@ def status(cfg: Config, cache: Cache) -> tuple[dict[str, Any], float]:
 
 def daemon(cfg: Config) -> dict[str, Any] | None:
     """The daemon's row, and whether it runs (it holds the state lock), read now."""
-    from bridge.report import _daemon
-
     with reader(cfg) as conn:
         row = StateStore(conn, cfg.state.path).daemon()
-    return _daemon(row, holder(cfg.state.path))
+    return daemon_row(row, holder(cfg.state.path))
 
 
 def daemon_running(cfg: Config) -> bool:
@@ -115,11 +120,9 @@ def daemon_running(cfg: Config) -> bool:
 
 def record(cfg: Config, user: str, action: str, details: Mapping[str, Any]) -> None:
     """An `admin` audit entry for a console login, logout or action (masked details)."""
-    from bridge.auditlog import _masked
-
     data = {"action": f"console {action}", "user": user, "via": "console",
             "host": socket.gethostname(), "pid": os.getpid(),
-            "args": {k: _masked(v) for k, v in sorted(details.items())}}
+            "args": {k: masked(v) for k, v in sorted(details.items())}}
     refs = [str(r) for r in details.get("refs") or []]
     if refs:
         data["refs"] = sorted(refs)
@@ -132,16 +135,27 @@ def record(cfg: Config, user: str, action: str, details: Mapping[str, Any]) -> N
 
 
 def hand_off(cfg: Config, argv: list[str], user: str) -> int:
-    """Queue a command for the running daemon as the command line does (bridge/handoff.py,
-    a `requests` row); the request id. Raises ConfigError when no daemon runs."""
+    """Queue a command for the running daemon exactly as the command line hands it
+    (bridge/ops/handoff.py: the typed request its parser makes of `argv`); the request id.
+    Raises ConfigError when no daemon runs."""
     if not daemon_running(cfg):
         raise ConfigError("no daemon runs: admin actions need `zybridge run`")
+    found = handed_request(argv)
     store = StateStore.open(cfg.state.path)
     try:
-        with store.transaction():
-            return views.queue_request(store.conn, argv, f"console:{user}", db.utcnow())
+        return store.queue_request(found.to_json(), f"console:{user}")
     finally:
         store.close()
+
+
+def handed_request(argv: list[str]) -> handoff.Request:
+    """The request the command line would hand over for `zybridge <argv>`."""
+    parser = argparse.ArgumentParser(prog="zybridge", exit_on_error=False)
+    admin.register(parser.add_subparsers(dest="command", required=True))
+    found = admin.handed_request(parser.parse_args(argv))
+    if found is None:
+        raise ConfigError(f"not an action the daemon runs: {argv[:2]}")
+    return found
 
 
 def request(cfg: Config, request_id: int) -> dict[str, Any] | None:
@@ -162,13 +176,9 @@ def resync_size(cfg: Config, source: str, entity: str | None, ids: tuple[str, ..
 
 
 def verify(cfg: Config) -> Verdict:
-    from bridge.auditlog import _key
-
     with reader(cfg) as conn:
-        return audit.verify(conn, _key())
+        return seals.verify(conn, key_from_env())
 
 
 def summary(r: audit.Record) -> str:
-    from bridge.auditlog import summary as text
-
-    return text(r)
+    return entry_summary(r)

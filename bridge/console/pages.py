@@ -15,8 +15,7 @@ from starlette.routing import Route
 
 from bridge.config import Config
 from bridge.console import charts, data, messages
-from bridge.console.app import lang_of, refuse, render
-from bridge.console.security import requires
+from bridge.console.view import lang_of, refuse, render, requires
 from mappings.normalize import id_number
 from state import views
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hmac
 import secrets
 import time
@@ -10,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 IDLE_S = 8 * 3600
@@ -73,35 +72,10 @@ def current_user(request: Request, now: float | None = None) -> dict[str, str] |
     return {"name": str(user.get("name")), "role": str(user.get("role"))}
 
 
-def _still(request: Request, user: dict[str, str]) -> bool:
+def still_valid(request: Request, user: dict[str, str]) -> bool:
     """The account still exists with this role (a removed or changed account's session
     ends at its next request)."""
     from bridge.console import accounts
 
     found = accounts.load(request.app.state.users_file).get(user["name"])
     return found is not None and found.role == user["role"]
-
-
-def requires(role: str | None = None) -> Callable[[Endpoint], Endpoint]:
-    """Not logged in: to the login page; the wrong role: 403; a POST without the
-    session's CSRF token: 403."""
-
-    def wrap(endpoint: Endpoint) -> Endpoint:
-        @functools.wraps(endpoint)
-        async def guarded(request: Request) -> Response:
-            from bridge.console.app import refuse
-
-            user = current_user(request)
-            if user is None or not _still(request, user):
-                request.session.pop("user", None)
-                return RedirectResponse("/login", status_code=303)
-            request.state.user = user
-            if role is not None and user["role"] != role:
-                return refuse(request, "forbidden")
-            if request.method == "POST" and not csrf_ok(request, await request.form()):
-                return refuse(request, "csrf")
-            return await endpoint(request)
-
-        return guarded
-
-    return wrap

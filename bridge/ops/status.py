@@ -40,10 +40,10 @@ def status_document(cfg: Config) -> dict[str, Any]:
             "outbox": {"pending_items": items, "pending_batches": batches},
             "last_run": runs[0] if runs else None,
             "lock": {"held": pid is not None, "pid": pid},
-            "daemon": _daemon(daemon, pid)}
+            "daemon": daemon_row(daemon, pid)}
 
 
-def _daemon(row: dict[str, Any] | None, holder_pid: int | None) -> dict[str, Any] | None:
+def daemon_row(row: dict[str, Any] | None, holder_pid: int | None) -> dict[str, Any] | None:
     if row is None:
         return None
     running = row["pid"] == holder_pid and row["stopped_at"] is None
