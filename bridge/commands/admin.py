@@ -63,6 +63,7 @@ def _resync_parser(subparsers: Sub) -> None:
                    help=f"do not ask before resyncing more than {CONFIRM_OVER} rows")
     r.add_argument("--force", action="store_true", help="pass the read-share safety stop")
     r.add_argument("--json", action="store_true", help="one JSON object")
+    _no_wait(r)
     r.set_defaults(func=cmd_resync)
 
 
@@ -93,6 +94,7 @@ def _problem_parser(subparsers: Sub, kind: str) -> None:
     rt.add_argument("--all", action="store_true", help=f"every one of the {what}")
     _filters(rt)
     rt.add_argument("--json", action="store_true", help="one JSON object")
+    _no_wait(rt)
     rt.set_defaults(func=cmd_retry, kind=kind)
     dr = sub.add_parser("drop", help="give up on records (needs --yes; audited)",
                         description="Removes them from the list: the row counts as skipped "
@@ -100,7 +102,15 @@ def _problem_parser(subparsers: Sub, kind: str) -> None:
                         "left as it is. Recorded in the audit log with your user name.")
     dr.add_argument("refs", nargs="+", metavar="REF", help="external_refs")
     dr.add_argument("--yes", action="store_true", help="really drop them")
+    _no_wait(dr)
     dr.set_defaults(func=cmd_drop, kind=kind)
+
+
+def _no_wait(p: argparse.ArgumentParser) -> None:
+    """`--no-wait` after the command as well as before it (operator-interface.md "Also");
+    SUPPRESS keeps the root parser's value when it is given before."""
+    p.add_argument("--no-wait", action="store_true", default=argparse.SUPPRESS,
+                   help="when a daemon runs: hand the command over and return at once")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:

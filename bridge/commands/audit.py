@@ -346,11 +346,11 @@ def archive(store: StateStore, before: str, out: Path, key: bytes | None,
 
 # output ---------------------------------------------------------------------------------
 def write_table(rows: Iterable[Record], out: TextIO) -> None:
-    out.write(f"{'seq':>7}  {'at (+08:00)':<19}  {'run':>5}  {'kind':<11}  "
+    out.write(f"{'seq':>7}  {'at':<25}  {'run':>5}  {'kind':<11}  "
               f"{'ref':<30}  what\n")
     for r in rows:
         run = "-" if r.run_id is None else str(r.run_id)
-        out.write(f"{r.seq:>7}  {local_time(r.at):<19}  {run:>5}  {r.kind:<11}  "
+        out.write(f"{r.seq:>7}  {local_time(r.at):<25}  {run:>5}  {r.kind:<11}  "
                   f"{r.ref or '-':<30}  {summary(r)}\n")
 
 

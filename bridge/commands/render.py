@@ -30,9 +30,12 @@ def scrub(text: str) -> str:
     return logs.scrub(text)
 
 
-def local_time(at: str) -> str:
-    """An ISO-8601 time as `YYYY-MM-DD HH:MM:SS` in +08:00 (as it is when it is no time)."""
+def local_time(at: str | None) -> str:
+    """An ISO-8601 time as `YYYY-MM-DD HH:MM:SS+08:00`, the one way every command shows a
+    time to people (and `--since` reads it back); `-` for none, as it is when no time."""
+    if not at:
+        return "-"
     try:
-        return datetime.fromisoformat(at).astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromisoformat(at).astimezone(CST).isoformat(" ", "seconds")
     except ValueError:
         return at

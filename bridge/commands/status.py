@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from typing import Any
 
-from bridge.commands.render import Sub
+from bridge.commands.render import Sub, local_time, table
 from bridge.ops.status import STATUSES, status_document
 from bridge.runtime import load_config
 
@@ -19,8 +20,9 @@ def register(sub: Sub) -> None:
     st.set_defaults(func=cmd_status)
 
     r = sub.add_parser("runs", help="run history", description="The most recent runs first.")
-    r.add_argument("--limit", type=int, default=20)
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--limit", type=int, default=20, help="how many runs (default: 20)")
+    r.add_argument("--json", action="store_true", help="a JSON array, as the state file "
+                   "keeps each run (its statistics included)")
     r.set_defaults(func=cmd_runs)
 
 
@@ -46,11 +48,49 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(runs, ensure_ascii=False, indent=2))
         return 0
-    print(f"{'id':>5}  {'kind':<8} {'status':<12} {'started':<27} sources")
-    for r in runs:
-        print(f"{r['id']:>5}  {r['kind']:<8} {r['status']:<12} {r['started_at']:<27} "
-              f"{','.join(r['sources'])}")
+    print_runs(runs)
     return 0
+
+
+RUN_COUNTS = ("pulled", "sent", "rejected", "quarantined")
+
+
+def print_runs(runs: list[dict[str, Any]]) -> None:
+    """One aligned line per run: when, how long, and what it moved."""
+    rows = [[str(r["id"]), r["kind"], r["status"], local_time(r["started_at"]),
+             _took(r["started_at"], r["finished_at"]),
+             *(str(n) for n in run_counts(r["stats"])), ",".join(r["sources"])]
+            for r in runs]
+    headers = ["id", "kind", "status", "started", "took", *RUN_COUNTS, "sources"]
+    for col in (0, 4, 5, 6, 7, 8):  # numbers right-aligned
+        width = max(len(x[col]) for x in [headers, *rows])
+        for line in (headers, *rows):
+            line[col] = line[col].rjust(width)
+    table(headers, rows)
+
+
+def run_counts(stats: dict[str, Any] | None) -> tuple[int, int, int, int]:
+    """(pulled, sent, rejected, quarantined) of a run's statistics: a sync's rows pulled
+    or a resync's rows read; the items the platform answered; those it refused; the rows
+    our mapping refused."""
+    stats = stats or {}
+    pulled = stats.get("pulled")
+    read = sum(pulled.values()) if isinstance(pulled, dict) else int(stats.get("rows") or 0)
+    items: dict[str, int] = (stats.get("push") or {}).get("items") or {}
+    outcomes: dict[str, int] = stats.get("outcomes") or {}
+    return (read, sum(items.values()), int(items.get("rejected", 0)),
+            int(outcomes.get("quarantined", 0)))
+
+
+def _took(started: str | None, finished: str | None) -> str:
+    """A run's duration as `0.7s`, `2m05s` or `1h02m`; `running` while it runs."""
+    if not started or not finished:
+        return "running"
+    seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(round(seconds), 60)
+    return f"{minutes}m{sec:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def print_status(doc: dict[str, Any]) -> None:
@@ -67,11 +107,12 @@ def print_status(doc: dict[str, Any]) -> None:
     run = doc["last_run"]
     if run:
         print(f"last run: #{run['id']} {run['kind']} {run['status']} "
-              f"started {run['started_at']} finished {run['finished_at'] or '-'}")
+              f"started {local_time(run['started_at'])} "
+              f"finished {local_time(run['finished_at'])}")
     daemon = doc.get("daemon")
     if daemon and daemon["running"]:
-        print(f"daemon: pid {daemon['pid']}, started {daemon['started_at']}")
+        print(f"daemon: pid {daemon['pid']}, started {local_time(daemon['started_at'])}")
         for job, when in sorted(daemon["next_runs"].items()):
-            print(f"  next {job}: {when}")
+            print(f"  next {job}: {local_time(when)}")
     lock = doc["lock"]
     print(f"lock: held by pid {lock['pid']}" if lock["held"] else "lock: free")

@@ -30,7 +30,7 @@ templates.env.globals["local_time"] = lambda at: _local(at)
 def _local(at: str | None) -> str:
     from bridge.commands.render import local_time
 
-    return local_time(at) + " +08:00" if at else "-"
+    return local_time(at)
 
 
 def lang_of(request: Request) -> str:
