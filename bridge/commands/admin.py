@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the operations import the engine: only when a command runs
 
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 CONFIRM_OVER = 100
+PER_ROW_UP_TO = 20    # an action on more rows prints counts per status (--verbose: each row)
 KINDS = {"quarantine": "quarantined rows", "dead-letters": "dead letters"}
 
 
@@ -63,6 +64,7 @@ def _resync_parser(subparsers: Sub) -> None:
                    help=f"do not ask before resyncing more than {CONFIRM_OVER} rows")
     r.add_argument("--force", action="store_true", help="pass the read-share safety stop")
     r.add_argument("--json", action="store_true", help="one JSON object")
+    _verbose(r)
     _no_wait(r)
     r.set_defaults(func=cmd_resync)
 
@@ -94,6 +96,7 @@ def _problem_parser(subparsers: Sub, kind: str) -> None:
     rt.add_argument("--all", action="store_true", help=f"every one of the {what}")
     _filters(rt)
     rt.add_argument("--json", action="store_true", help="one JSON object")
+    _verbose(rt)
     _no_wait(rt)
     rt.set_defaults(func=cmd_retry, kind=kind)
     dr = sub.add_parser("drop", help="give up on records (needs --yes; audited)",
@@ -104,6 +107,12 @@ def _problem_parser(subparsers: Sub, kind: str) -> None:
     dr.add_argument("--yes", action="store_true", help="really drop them")
     _no_wait(dr)
     dr.set_defaults(func=cmd_drop, kind=kind)
+
+
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help=f"one line per row even above {PER_ROW_UP_TO} rows (otherwise: "
+                   "counts per status)")
 
 
 def _no_wait(p: argparse.ArgumentParser) -> None:
@@ -135,7 +144,7 @@ def cmd_resync(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
         _confirm(total, f"resync about {total} rows of {sel.source}", args.yes)
         with _progress(total, "resync") as advance:
             report = resync(rt, sel, vars(args), force=args.force, progress=advance)
-    return _print_report(report, "resynced", args.json)
+    return _print_report(report, "resynced", args.json, getattr(args, "verbose", False))
 
 
 def _confirm(total: int, what: str, yes: bool) -> None:
@@ -182,7 +191,8 @@ def _print_dry(staged: Staged, plan: list[Planned], rows: list[Outcome], as_json
         return
     for p in plan:
         print(f"{p.verb:<7} {p.ref}")
-        for line in p.changes:
+        for line in p.changes or (["(no field differs from what the platform holds: sent "
+                                   "again as it is)"] if p.verb == "update" else []):
             print(f"          {line}")
     for o in others:
         print(f"{o.status:<7} {o.ref}  {codes(o.reasons)}".rstrip())
@@ -191,15 +201,13 @@ def _print_dry(staged: Staged, plan: list[Planned], rows: list[Outcome], as_json
     print(f"{len(plan)} item(s) would be sent for {len(staged.keys)} row(s); nothing was sent")
 
 
-def _print_report(report: ActionReport, verb: str, as_json: bool) -> int:
+def _print_report(report: ActionReport, verb: str, as_json: bool,
+                  verbose: bool = False) -> int:
+    tally = Counter(o.status for o in report.outcomes)
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
-        table(("external_ref", "status", "reasons"),
-               [(o.ref, o.status, codes(o.reasons)) for o in report.outcomes])
-        for s, e, i in report.staged.missing:
-            print(f"missing {s}:{e}:{i} (not in the source: nothing done)")
-        tally = Counter(o.status for o in report.outcomes)
+        _print_rows(report, tally, verbose)
         push = report.push or {}
         print(f"run {report.run_id}: {verb} {len(report.staged.keys)} row(s) "
               f"({', '.join(f'{n} {s}' for s, n in sorted(tally.items())) or 'none'}); "
@@ -209,6 +217,24 @@ def _print_report(report: ActionReport, verb: str, as_json: bool) -> int:
               "they stay in the outbox for the next cycle", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_rows(report: ActionReport, tally: Counter[str], verbose: bool) -> None:
+    """Each row with its status and reasons for a small action (or --verbose); for a
+    larger one the rows per status, so a full resync is a summary, not a scroll."""
+    missing = report.staged.missing
+    if verbose or len(report.outcomes) <= PER_ROW_UP_TO:
+        table(("external_ref", "status", "reasons"),
+              [(o.ref, o.status, codes(o.reasons)) for o in report.outcomes])
+    else:
+        table(("status", "rows"), [(s, str(n)) for s, n in sorted(tally.items())])
+        print("(one line per row: --verbose, or --json)")
+    if verbose or len(missing) <= PER_ROW_UP_TO:
+        for s, e, i in missing:
+            print(f"missing {s}:{e}:{i} (not in the source: nothing done)")
+    else:
+        print(f"missing {len(missing)} rows (not in the source: nothing done; --verbose "
+              "names them)")
 
 
 # quarantine and dead letters --------------------------------------------------------------
@@ -258,7 +284,7 @@ def cmd_retry(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
         with _progress(len(keys), "retry") as advance:
             report = retry(rt, keys, f"{args.kind} retry", vars(args),
                            force=args.kind == "dead-letters", progress=advance)
-    return _print_report(report, "retried", args.json)
+    return _print_report(report, "retried", args.json, getattr(args, "verbose", False))
 
 
 def cmd_drop(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
