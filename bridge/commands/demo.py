@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 
 from bridge.commands.render import Sub
+from bridge.errors import ConfigError
 
 CONFIG = """\
 [state]
@@ -51,6 +53,7 @@ projects_from = "haicang"
 ref_key = "${{TAIBAO_REF_KEY}}"
 every = "1h"
 """
+MARK = ".zybridge-demo"   # in every folder the demo made: only those it replaces unasked
 AGENCY_TOKEN = "shegong-demo-token"
 SHEETS_KEY = "taibao-demo-ref-key"
 
@@ -59,15 +62,47 @@ def register(sub: Sub) -> None:
     d = sub.add_parser("demo", help="sample 志愿云 store → sandbox platform, one sync, a summary",
                        description="Builds a sample store, starts the sandbox, syncs twice.")
     d.add_argument("--dir", default="var/demo", help="working folder (default: var/demo)")
-    d.add_argument("--volunteers", type=int, default=60)
+    d.add_argument("--volunteers", type=int, default=60, help="sample volunteers (default: 60)")
+    d.add_argument("--yes", "--force", dest="replace", action="store_true",
+                   help="replace --dir even when it is not a folder an earlier demo made "
+                   "(without it: asks on a terminal, refuses elsewhere)")
     d.set_defaults(func=cmd_demo, needs_config=False)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(Path(args.dir), volunteers=args.volunteers)
+    workdir = Path(args.dir).expanduser()
+    prepare(workdir, replace=args.replace)
+    return run_demo(workdir, volunteers=args.volunteers)
+
+
+def prepare(workdir: Path, *, replace: bool = False) -> None:
+    """An empty demo folder at `workdir`: a folder an earlier demo made (it holds MARK) is
+    replaced; any other folder with something in it only with `replace` or a yes at the
+    terminal, else nothing is deleted and the command stops (exit 2)."""
+    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
+        raise ConfigError(f"demo --dir {workdir}: not a folder; choose another --dir")
+    if workdir.is_dir() and any(workdir.iterdir()):
+        if not ((workdir / MARK).is_file() or replace or _agreed(workdir)):
+            raise ConfigError(f"demo --dir {workdir}: the folder exists and was not made by "
+                              "`zybridge demo`; nothing was deleted. Choose another --dir, "
+                              "or pass --yes to delete it and everything in it")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARK).write_text("made by `zybridge demo`, which replaces this folder when "
+                                "run again\n", encoding="utf-8")
+
+
+def _agreed(workdir: Path) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    entries = sum(1 for _ in workdir.iterdir())
+    answer = input(f"{workdir} exists ({entries} entries) and was not made by zybridge demo; "
+                   "delete it and everything in it? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
+    """The demo in `workdir`, a folder prepare() made ready."""
     # imported here: `import bridge.cli` stays quick for every other command
     from bridge import config as config_mod
     from bridge import logs
@@ -80,9 +115,6 @@ def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
     from bridge.testing.harness import SandboxProcess
     from bridge.testing.sample import build_sample_store
 
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
     print(f"demo folder: {workdir.resolve()}")
     manifest = build_sample_store(workdir / "haicang.db", volunteers=volunteers)
     rows = Counter(entity for entity, _ in manifest.expected)

@@ -15,6 +15,8 @@ import pytest
 
 from bridge import cli
 from bridge.cli import PIPE_CLOSED
+from bridge.commands.demo import MARK, prepare
+from bridge.errors import ConfigError
 from state.store import StateStore
 from tests.system import helpers
 
@@ -89,3 +91,68 @@ def test_runs_json_keeps_its_shape(tmp_path: Path, capsys: pytest.CaptureFixture
     (first, *_) = json.loads(capsys.readouterr().out)
     assert {"id", "kind", "sources", "started_at", "finished_at", "status",
             "stats"} <= set(first)
+
+
+# demo --dir --------------------------------------------------------------------------------
+def _foreign(tmp_path: Path) -> Path:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("years of work", encoding="utf-8")
+    return folder
+
+
+def test_demo_refuses_to_delete_a_folder_it_did_not_make(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _foreign(tmp_path)
+    assert cli.main(["demo", "--dir", str(folder)]) == 2
+    assert "nothing was deleted" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["thesis.txt"]
+
+
+def test_demo_asks_on_a_terminal_and_keeps_the_folder_on_no(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _foreign(tmp_path)
+    asked: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
+    with pytest.raises(ConfigError):
+        prepare(folder)
+    assert asked and str(folder) in asked[0]
+    assert (folder / "thesis.txt").is_file()
+
+
+def test_demo_replaces_a_foreign_folder_after_a_yes_at_the_terminal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _foreign(tmp_path)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    prepare(folder)
+    assert [p.name for p in folder.iterdir()] == [MARK]
+
+
+def test_demo_with_yes_replaces_a_foreign_folder(tmp_path: Path) -> None:
+    folder = _foreign(tmp_path)
+    prepare(folder, replace=True)
+    assert [p.name for p in folder.iterdir()] == [MARK]
+
+
+def test_demo_replaces_its_own_folder_unasked(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    prepare(folder)
+    (folder / "zybridge.db").write_bytes(b"old state")
+    prepare(folder)
+    assert [p.name for p in folder.iterdir()] == [MARK]
+
+
+def test_demo_uses_an_empty_folder_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    prepare(tmp_path / "empty")
+    assert [p.name for p in (tmp_path / "empty").iterdir()] == [MARK]
+
+
+def test_demo_refuses_a_dir_that_is_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a folder"):
+        prepare(path, replace=True)
+    assert path.read_text(encoding="utf-8") == "x"
