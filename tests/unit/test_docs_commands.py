@@ -182,3 +182,10 @@ def test_the_admin_doc_says_a_handed_over_command_exits_with_the_daemons_result(
     section = text.split("## While the daemon runs", 1)[1]
     assert "exits with the daemon's result" in section
     assert not re.search(r"(resync|retry|drop)[^.]*exit 2 naming the daemon", section)
+
+
+def test_the_readme_lists_every_doc_and_its_two_setup_commands() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^- `docs/([\w-]+\.md)`", text.split("## Docs", 1)[1], re.M))
+    assert {p.name for p in (ROOT / "docs").glob("*.md")} <= listed
+    assert re.search(r"^make demo\b", text, re.M) and re.search(r"^make test\b", text, re.M)
