@@ -76,3 +76,22 @@ def test_a_dry_resync_of_an_unchanged_row_says_nothing_differs(bridge: Bridge) -
                                 "--id", "4", "--dry-run")
     assert code == 0, err
     assert re.search(r"^update\s+haicang:volunteer:4\n {10}\(no field differs", out, re.M)
+
+
+TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?")
+
+
+@pytest.mark.parametrize("argv", [("status",), ("runs",), ("quarantine", "list"),
+                                  ("quarantine", "show", "haicang:volunteer:{q}"),
+                                  ("audit", "log", "--ref", "haicang:volunteer:1")],
+                         ids=lambda a: " ".join(a[:2]))
+def test_every_time_shown_to_people_carries_plus_eight(bridge: Bridge,
+                                                      argv: tuple[str, ...]) -> None:
+    doc = bridge.json("quarantine", "list", "--entity", "volunteer")
+    q = doc[0]["local_id"]
+    code, out, err = bridge.run(*(a.format(q=q) for a in argv))
+    assert code == 0, err
+    data = r"\n(?:source row|mapped payload)[^\n]*:\n(?:  [^\n]*\n)*"  # the records' own values
+    shown = TIME.findall(re.sub(data, "\n", out))
+    assert shown, out
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+08:00", t) for t in shown), shown
