@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import re
 import sys
@@ -82,6 +83,8 @@ def register(subparsers: Sub) -> None:
     ve.add_argument("--anchor", metavar="FILE",
                     help="an anchor file ([audit] anchor_path, shipped off the machine): the "
                          "chain must still hold every entry it names, with its hash")
+    ve.add_argument("--json", action="store_true", help="one JSON object: ok, entries, "
+                    "broken_at, problem, notes")
     ve.set_defaults(func=cmd_verify)
     si = sub.add_parser("sign", help=f"seal the chain's head with ${KEY_ENV} (HMAC)",
                         description="Appends a seal: an HMAC of the head under a key kept "
@@ -136,11 +139,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if not verdict.ok:
-        return _broken(verdict)
+        return _broken(verdict, args.json)
     if isinstance(lines, Verdict):
-        return _broken(lines)
+        return _broken(lines, args.json)
+    notes = [*_describe(verdict, key), *seals.describe(verdict, key, anchor), *lines]
+    if args.json:
+        print(json.dumps({"ok": True, "entries": verdict.entries, "broken_at": None,
+                          "problem": None, "notes": notes}, ensure_ascii=False, indent=2))
+        return 0
     print(f"audit log intact: {verdict.entries} entries")
-    for line in [*_describe(verdict, key), *seals.describe(verdict, key, anchor), *lines]:
+    for line in notes:
         print(f"  {line}")
     return 0
 
@@ -198,8 +206,13 @@ def _read_anchor(name: str | None) -> list[seals.Anchored] | None:
         raise ConfigError(f"cannot read the anchor file {name}: {exc}") from exc
 
 
-def _broken(verdict: Verdict) -> int:
-    print(f"audit log broken at entry {verdict.broken_at}: {verdict.problem}")
+def _broken(verdict: Verdict, as_json: bool = False) -> int:
+    if as_json:
+        print(json.dumps({"ok": False, "entries": verdict.entries,
+                          "broken_at": verdict.broken_at, "problem": verdict.problem,
+                          "notes": []}, ensure_ascii=False, indent=2))
+    else:
+        print(f"audit log broken at entry {verdict.broken_at}: {verdict.problem}")
     return BROKEN
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from bridge.commands.render import Sub
@@ -44,6 +45,8 @@ def register(subparsers: Sub) -> None:
     c = sub.add_parser("check", help="integrity, foreign keys, schema version, audit chain",
                        description="Exit 0: healthy. Exit 2: broken, with what to do.")
     c.add_argument("file", nargs="?", help="a backup to check instead of the state file")
+    c.add_argument("--json", action="store_true", help="one JSON object: ok, path, "
+                   "schema_version, audit_entries, problems, what_to_do")
     c.set_defaults(func=cmd_check)
 
 
@@ -77,6 +80,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else _state_path(args)
     health = check_state(path)
+    if args.json:
+        print(json.dumps({"ok": health.ok, "path": str(path), "schema_version": health.version,
+                          "audit_entries": health.audit_entries,
+                          "problems": list(health.problems),
+                          "what_to_do": None if health.ok else WHAT_TO_DO},
+                         ensure_ascii=False, indent=2))
+        return OK if health.ok else BROKEN
     if health.ok:
         print(f"state file {path} is healthy: schema version {health.version}, "
               f"integrity ok, foreign keys ok, audit chain intact "

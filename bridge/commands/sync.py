@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from functools import partial
+from typing import TYPE_CHECKING
 
 from bridge import logs
 from bridge.commands.render import Sub
 from bridge.runtime import load_config
+
+if TYPE_CHECKING:
+    from bridge.ops.dryrun import DryItem
 
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 
@@ -23,6 +28,8 @@ def register(sub: Sub) -> None:
                    help="map and show what would be sent; send nothing, change nothing")
     s.add_argument("--force", action="store_true",
                    help="pass a safety stop (after reading why) and lift a daemon's pause")
+    s.add_argument("--json", action="store_true", help="one JSON object: the run's report "
+                   "(with --dry-run: the items that would be sent)")
     s.set_defaults(func=cmd_sync)
 
     rn = sub.add_parser("run", help="the daemon: every source on its schedule until SIGTERM",
@@ -40,19 +47,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.dry_run:
         from bridge.ops.dryrun import dry_run
 
-        items = dry_run(cfg, args.source or None, args.entity or None)
-        for item in items:
-            print(f"{item.verb:<7} {item.ref}")
-            for line in item.changes:
-                print(f"          {line}")
-        print(f"{len(items)} item(s) would be sent; nothing was sent")
+        _print_dry(dry_run(cfg, args.source or None, args.entity or None), args.json)
         return 0
     with open_runtime(cfg) as rt:
         report = rt.engine.cycle(args.source or None, args.entity or None, force=args.force)
         push = report.push.as_dict() if report.push else {}
-        print(f"run {report.run_id}: pulled {sum(report.pulled.values())} rows, "
-              f"{push.get('requests', 0)} requests, items {push.get('items', {})}, "
-              f"{report.seconds:.1f} s")
+        if args.json:
+            doc = {"ok": report.ok, **report.as_dict(),
+                   "failed_sources": {n: logs.scrub(w) for n, w in report.failed.items()}}
+            print(json.dumps(doc, ensure_ascii=False, indent=2))
+        else:
+            print(f"run {report.run_id}: pulled {sum(report.pulled.values())} rows, "
+                  f"{push.get('requests', 0)} requests, items {push.get('items', {})}, "
+                  f"{report.seconds:.1f} s")
         for name, why in report.failed.items():
             print(f"zybridge: source {name} failed, the others synced: {logs.scrub(why)}",
                   file=sys.stderr)
@@ -63,6 +70,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
                   "attempts; they stay in the outbox for the next cycle", file=sys.stderr)
             return 1
     return 0
+
+
+def _print_dry(items: list[DryItem], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"dry_run": True, "items": [
+            {"external_ref": i.ref, "action": i.verb, "changes": i.changes} for i in items]},
+            ensure_ascii=False, indent=2))
+        return
+    for item in items:
+        print(f"{item.verb:<7} {item.ref}")
+        for line in item.changes:
+            print(f"          {line}")
+    print(f"{len(items)} item(s) would be sent; nothing was sent")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

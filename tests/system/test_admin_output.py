@@ -4,7 +4,9 @@ dry resync shows each item's field-level diff, masked."""
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,42 @@ def test_every_time_shown_to_people_carries_plus_eight(bridge: Bridge,
     shown = TIME.findall(re.sub(data, "\n", out))
     assert shown, out
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+08:00", t) for t in shown), shown
+
+
+# --json on sync, audit verify and state check (operator-interface.md "Also") --------------
+def test_sync_json_prints_the_runs_report(bridge: Bridge) -> None:
+    update_rows(bridge.store, "volunteer", [5], {"email": "five@example.org"})
+    doc = bridge.json("sync")
+    assert doc["ok"] is True and doc["push"]["items"] == {"updated": 1}
+    assert bridge.json("runs", "--limit", "1")[0]["id"] == doc["run_id"]
+
+
+def test_sync_dry_run_json_lists_the_items_with_their_changes(bridge: Bridge) -> None:
+    update_rows(bridge.store, "volunteer", [5], {"email": "five@example.org"})
+    doc = bridge.json("sync", "--dry-run")
+    assert doc["dry_run"] is True and bridge.sent() == 0
+    (item,) = doc["items"]
+    assert item["external_ref"] == "haicang:volunteer:5" and item["action"] == "update"
+    assert [c.split(":")[0] for c in item["changes"]] == ["email"]
+
+
+def test_audit_verify_json_says_intact(bridge: Bridge) -> None:
+    doc = bridge.json("audit", "verify")
+    assert doc["ok"] is True and doc["entries"] > 0 and doc["broken_at"] is None
+
+
+def test_audit_verify_json_names_the_broken_entry_and_exits_4(bridge: Bridge) -> None:
+    conn = sqlite3.connect(bridge.tmp / "state.db")
+    with conn:  # an attacker with write access drops the append-only triggers first
+        conn.execute("DROP TRIGGER audit_no_update")
+        conn.execute("UPDATE audit SET data = '{}' WHERE seq = 2")
+    conn.close()
+    code, out, _ = bridge.run("audit", "verify", "--json")
+    doc = json.loads(out)
+    assert code == 4 and doc["ok"] is False and doc["broken_at"] == 2 and doc["problem"]
+
+
+def test_state_check_json_reports_a_healthy_file(bridge: Bridge) -> None:
+    doc = bridge.json("state", "check")
+    assert doc["ok"] is True and doc["problems"] == [] and doc["what_to_do"] is None
+    assert isinstance(doc["schema_version"], int) and doc["audit_entries"] > 0
