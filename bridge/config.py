@@ -311,10 +311,12 @@ class Config(_Frozen):
 
 
 def find_config_path(explicit: str | None) -> Path:
+    """--config, else $ZYBRIDGE_CONFIG, else ./zybridge.toml; `~` is the home in the first
+    two too (`--config=~/z.toml` and a unit's Environment= are not expanded by a shell)."""
     if explicit:
-        return Path(explicit)
+        return Path(explicit).expanduser()
     env = os.environ.get("ZYBRIDGE_CONFIG")
-    return Path(env) if env else Path("zybridge.toml")
+    return Path(env).expanduser() if env else Path("zybridge.toml")
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from bridge import cli
 from bridge.commands.render import local_time
 from bridge.commands.status import print_runs, run_counts
+from bridge.config import find_config_path
 
 HANDED = (["resync", "--source", "haicang"], ["quarantine", "retry", "--all"],
           ["dead-letters", "retry", "--all"], ["dead-letters", "drop", "x:volunteer:1"],
@@ -106,3 +108,12 @@ def test_a_running_run_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     run = {**_run(1, 1, 1), "finished_at": None, "status": "running", "stats": None}
     print_runs([run])
     assert "running" in capsys.readouterr().out.splitlines()[1].split("+08:00")[1]
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_config_path_with_a_tilde_is_in_the_home(how: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("ZYBRIDGE_CONFIG", "~/county/zybridge.toml")
+    found = find_config_path("~/county/zybridge.toml" if how == "flag" else None)
+    assert found == tmp_path / "county" / "zybridge.toml"
