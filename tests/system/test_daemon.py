@@ -96,6 +96,9 @@ def test_daemon_syncs_changes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
             later = zybridge(config, "--no-wait", "dead-letters", "retry", "--all")
             out, err = later.communicate(timeout=30)
             assert later.returncode == 0 and "as request" in out.decode(), err.decode()
+            after = zybridge(config, "quarantine", "retry", "--all", "--no-wait")
+            out, err = after.communicate(timeout=30)  # --no-wait after the command too
+            assert after.returncode == 0 and "as request" in out.decode(), err.decode()
             conn = sqlite3.connect(tmp_path / "state.db")
             kinds = {k for (k,) in conn.execute("SELECT kind FROM runs")}
             conn.close()
