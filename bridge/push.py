@@ -29,6 +29,7 @@ from tenacity import (
 
 from bridge import metrics
 from bridge.config import NationalConfig
+from bridge.crashpoints import crashpoint
 from bridge.errors import RejectedError, TransientError
 from bridge.national import BatchResponse, ItemResult, NationalClient
 from bridge.ratelimit import TokenBucket
@@ -225,6 +226,7 @@ class Pusher:
             raise
         finally:
             chunks.close()
+        crashpoint("after_persist_batch", when=bool(formed))
         return formed
 
     def _fill(self, phase: tuple[str, str], chunks: Iterator[list[OutboxItem]], start: int,
@@ -440,6 +442,7 @@ class Pusher:
         delivery.attempts.append(record)
         try:
             delivery.response = self.client.post_batch(batch.path, batch.body, batch.key)
+            crashpoint("after_platform_answer")
             record["status"] = delivery.response.status
             record["replayed"] = delivery.response.replayed
         except TransientError as exc:
@@ -477,6 +480,7 @@ class Pusher:
         with self.store.transaction():
             for delivery in deliveries:
                 self._apply_one(delivery)
+        crashpoint("after_apply")
         for delivery in deliveries:
             if delivery.error is not None and not isinstance(
                     delivery.error, (TransientError, RejectedError)):
