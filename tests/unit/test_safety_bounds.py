@@ -116,7 +116,8 @@ def test_revocations_of_another_source_do_not_count(store: StateStore) -> None:
     safety.check_destructive(store, limits(least=0), [SRC])
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(live=st.integers(1, 60), share=st.sampled_from([0.0, 0.05, 0.1, 0.25, 0.5, 1.0]),
        least=st.integers(0, 10), count=st.integers(0, 60))
 def test_the_stop_trips_exactly_above_the_larger_limit(
