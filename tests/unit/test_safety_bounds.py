@@ -168,3 +168,25 @@ def test_a_source_the_platform_holds_nothing_of_never_stops_a_full_read(
         store: StateStore) -> None:
     hold(store, 5, source="tongan")
     safety.check_full_read(store, limits(read=1.0), SRC, seen=0)
+
+
+# --- what the operator reads ----------------------------------------------------------
+
+def test_the_revocation_stop_says_what_it_counted_and_what_to_do(store: StateStore) -> None:
+    refs = hold(store, 100)
+    revoke(store, refs[:8])
+    with pytest.raises(SafetyStop) as stop:
+        safety.check_destructive(store, limits(share=0.05, least=7), [SRC])
+    assert str(stop.value) == (
+        "this cycle would revoke or deactivate 8 of 100 live records on the platform (the "
+        "limit is 7: max_revoke_share 0.05, max_revoke_min 7); nothing was sent. Check the "
+        "source, then run it once with --force to send them")
+
+
+def test_the_short_read_stop_says_what_it_saw_and_what_to_do(store: StateStore) -> None:
+    hold(store, 40)
+    with pytest.raises(SafetyStop) as stop:
+        safety.check_full_read(store, limits(read=0.5), SRC, seen=3)
+    assert str(stop.value) == (
+        "a full read of source haicang saw 3 rows, fewer than 50% of the 40 records it has "
+        "on the platform; nothing was sent. Check the source, then run it once with --force")
