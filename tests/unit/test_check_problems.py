@@ -70,7 +70,8 @@ def test_a_uscc_body_of_the_wrong_length_or_alphabet_is_refused_by_name(body: st
         checks.gb32100_check(body)
 
 
-@pytest.mark.parametrize("body", ["1234", "350203199404281920", "3502031994042819X"])
+@pytest.mark.parametrize("body", ["1234", "350203199404281920", "3502031994042819X",
+                                  "１" * 17])  # full-width digits: isdigit, not ASCII
 def test_an_id_body_that_is_not_17_digits_is_refused_by_name(body: str) -> None:
     with pytest.raises(ValueError, match=r"^an ID number body is 17 digits$"):
         checks.gb11643_check(body)
