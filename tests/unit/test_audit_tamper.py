@@ -104,3 +104,81 @@ def test_a_chain_rehashed_from_a_start_other_than_the_genesis_is_named(
     verdict = _verify(path, conn)
     assert (verdict.ok, verdict.broken_at) == (False, 1)
     assert verdict.problem == "entry 1 does not link to the start of the chain"
+
+
+# --- named exactly (survivors of make mutate) -----------------------------------------
+
+def test_an_entry_edited_without_its_hash_is_named_altered(tmp_path: Path) -> None:
+    path = fill(tmp_path)
+    conn = _open_untriggered(path)
+    conn.execute("UPDATE audit SET data = '{\"status\":\"x\"}' WHERE seq = 3")
+    verdict = _verify(path, conn)
+    assert (verdict.ok, verdict.broken_at) == (False, 3)
+    assert verdict.problem == "entry 3 was altered (its hash does not match)"
+
+
+def test_a_segment_checked_from_the_genesis_must_link_to_it(tmp_path: Path) -> None:
+    store = StateStore.open(fill(tmp_path))
+    try:
+        verdict = audit.check(list(audit.records(store.conn))[1:])
+    finally:
+        store.close()
+    assert (verdict.ok, verdict.broken_at) == (False, 2)
+    assert verdict.problem == "entry 2 does not link to the entry before it"
+
+
+def test_leading_entries_gone_without_a_checkpoint_are_named(tmp_path: Path) -> None:
+    path = fill(tmp_path)
+    conn = _open_untriggered(path)
+    conn.execute("DELETE FROM audit WHERE seq <= 2")
+    verdict = _verify(path, conn)
+    assert (verdict.ok, verdict.broken_at) == (False, 1)
+    assert verdict.problem == "entries 1–2 are missing and no checkpoint accounts for them"
+
+
+def archived(tmp_path: Path) -> Path:
+    """Entries 1–3 cut behind a checkpoint (entry 7); 4–7 live."""
+    path = fill(tmp_path)
+    store = StateStore.open(path)
+    try:
+        with store.transaction() as conn:
+            last = next(audit.records(conn, "seq = 3"))
+            audit.cut(conn, "2026-01-02T00:00:00Z", None, (1, 3), last.hash, {})
+        assert audit.verify(store.conn).ok
+    finally:
+        store.close()
+    return path
+
+
+def test_entries_missing_after_a_checkpoint_are_named_with_its_range(tmp_path: Path) -> None:
+    path = archived(tmp_path)
+    conn = _open_untriggered(path)
+    conn.execute("DELETE FROM audit WHERE seq = 4")
+    verdict = _verify(path, conn)
+    assert (verdict.ok, verdict.broken_at) == (False, 4)
+    assert verdict.problem == ("entries 4–4 are missing (the checkpoint at entry 7 archived "
+                               "only up to entry 3)")
+
+
+def test_a_live_chain_rehashed_away_from_its_checkpoint_is_named(tmp_path: Path) -> None:
+    path = archived(tmp_path)
+    conn = _open_untriggered(path)
+    prev = "e" * 64
+    for r in list(audit.records(conn)):
+        _rewrite(conn, r.seq, audit.Record(r.seq, r.at, r.run_id, r.kind, r.ref, r.data,
+                                           prev, r.hash))
+        prev = _get(conn, r.seq).hash
+    verdict = _verify(path, conn)
+    assert (verdict.ok, verdict.broken_at) == (False, 4)
+    assert verdict.problem == ("entry 4 does not continue the archived chain that the "
+                               "checkpoint at entry 7 describes")
+
+
+def test_a_key_without_any_seal_in_the_chain_fails(tmp_path: Path) -> None:
+    store = StateStore.open(fill(tmp_path))
+    try:
+        verdict = audit.verify(store.conn, b"k3y-for-the-audit-seal-0123456789")
+    finally:
+        store.close()
+    assert verdict.ok is False and verdict.broken_at == 6
+    assert verdict.problem.startswith("ZYBRIDGE_AUDIT_KEY is set but the chain holds no seal")
