@@ -62,7 +62,7 @@ CASES: dict[str, tuple[Callable[[], Problem | None], Problem]] = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_each_problem_has_its_code_and_message(case: str) -> None:
+def test_each_check_gives_its_code_and_message(case: str) -> None:
     check, want = CASES[case]
     assert check() == want
 
