@@ -190,3 +190,40 @@ def test_the_short_read_stop_says_what_it_saw_and_what_to_do(store: StateStore) 
     assert str(stop.value) == (
         "a full read of source haicang saw 3 rows, fewer than 50% of the 40 records it has "
         "on the platform; nothing was sent. Check the source, then run it once with --force")
+
+
+# --- what counts as destructive (survivors of make mutate) ----------------------------
+
+def deactivate(store: StateStore, refs: list[str], status: str = "inactive") -> None:
+    with store.transaction():
+        for ref in refs:
+            store.enqueue(ref, ref, (SRC, "volunteer", ref.split(":")[2]), "upsert",
+                          {"external_ref": ref, "status": status}, "d-" + status)
+
+
+def test_revocations_of_several_sources_add_up(store: StateStore) -> None:
+    revoke(store, hold(store, 3))
+    revoke(store, hold(store, 2, source="tongan"))
+    assert safety.destructive_count(store, [SRC, "tongan"]) == 5
+    assert safety.live_count(store, [SRC, "tongan"]) == 5
+
+
+def test_an_update_that_does_not_end_a_record_is_not_destructive(store: StateStore) -> None:
+    refs = hold(store, 3, "volunteer", payload={"status": "active"})
+    deactivate(store, refs, status="active")
+    assert safety.destructive_count(store, [SRC]) == 0
+
+
+def test_a_record_already_ended_on_the_platform_is_not_counted_again(
+        store: StateStore) -> None:
+    refs = hold(store, 3, "volunteer", payload={"status": "inactive"})
+    deactivate(store, refs)
+    assert safety.destructive_count(store, [SRC]) == 0
+
+
+def test_an_ending_of_a_record_held_without_a_payload_counts(store: StateStore) -> None:
+    refs = hold(store, 2, "volunteer")
+    with store.transaction():
+        store.conn.execute("UPDATE ledger SET payload = NULL")
+    deactivate(store, refs)
+    assert safety.destructive_count(store, [SRC]) == 2
