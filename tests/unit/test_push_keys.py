@@ -71,3 +71,18 @@ def test_every_batch_has_a_key_of_its_own(store: StateStore) -> None:
     keys = [key for key, _ in wire.sent]
     assert len(set(keys)) == len(keys) == 3
     assert all(k.startswith("zyb-") for k in keys)
+
+
+def test_each_attempt_is_audited_with_the_digest_of_the_body_sent(store: StateStore) -> None:
+    queue(store, "organization", "1", "upsert", {"name": "队伍"})
+    wire = drain(store, batch_size=2)
+    [(key, body)] = wire.sent
+    [attempt] = [json.loads(r.data) for r in audit.records(store.conn, "kind = 'request'")]
+    assert (attempt["key"], attempt["body_sha256"]) == (key, hashlib.sha256(body).hexdigest())
+
+
+def test_a_batch_answered_at_the_first_attempt_is_closed_with_one_attempt(
+        store: StateStore) -> None:
+    queue(store, "organization", "1", "upsert", {"name": "队伍"})
+    drain(store, batch_size=2)
+    assert store.conn.execute("SELECT state, attempts FROM batches").fetchall() == [("done", 1)]
