@@ -86,3 +86,4 @@ def test_the_edges_of_the_ranges_pass() -> None:
     assert checks.instant_problem(datetime(1900, 1, 1), datetime(1900, 1, 1)) is None
     assert checks.age_problem(date(1906, 1, 1), date(2026, 1, 1)) is None
     assert checks.string_problem("abcde", 1, 5) is None
+    assert checks.string_problem("a", 1, 5) is None

@@ -26,7 +26,7 @@ def test_a_cursor_that_is_not_a_local_time_gives_no_start(text: str) -> None:
 
 
 def test_a_zero_window_starts_at_the_cursor() -> None:
-    assert lookback_start(Cursor("2026-01-01 00:05:00", (9,)), 0) == "2026-01-01 00:05:00"
+    assert lookback_start(Cursor("2026-01-01 00:05:07", (9,)), 0) == "2026-01-01 00:05:07"
 
 
 # --- the cursor stored after a page (adapters.sql._trusted) ---------------------------
