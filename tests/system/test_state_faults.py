@@ -16,7 +16,7 @@ import pytest
 from bridge import cli
 from bridge import config as config_mod
 from bridge.commands import state as statecmd
-from bridge.errors import StateError
+from bridge.errors import BridgeError, ConfigError, StateError
 from bridge.ops.state import check_state
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
@@ -291,13 +291,16 @@ def tmpfs(path: Path, size: str) -> Iterator[Callable[[str], None]]:
 
 
 FULL = r"the disk holding the state file is full"
-READ_ONLY = r"cannot open the lock file .*: Read-only file system"
+# a folder the state file cannot be written in is a config error (operator-interface.md
+# "Configuration, checked once"), found before the cycle opens anything
+READ_ONLY = r"state\.path: .* the folder .* is not writable"
 
 
-def failing_cycle(cfg: config_mod.Config, match: str) -> StateError:
-    """A cycle that fails with the state error `match` names (nothing else will do: a
-    crash of another kind must not pass for the disk's refusal)."""
-    with pytest.raises(StateError, match=match) as failed:
+def failing_cycle(cfg: config_mod.Config, match: str,
+                  kind: type[BridgeError] = StateError) -> BridgeError:
+    """A cycle that fails with the error `match` names (nothing else will do: a crash of
+    another kind must not pass for the disk's refusal)."""
+    with pytest.raises(kind, match=match) as failed:
         cycle(cfg)
     return failed.value
 
@@ -347,22 +350,22 @@ def test_a_read_only_state_folder_changes_nothing(
         before = checkpointed(cfg.state.path)
         update_rows(store, "volunteer", [1000, 1001], {"email": "ro@example.org"})
         remount("ro")
-        failing_cycle(cfg, READ_ONLY)
+        failing_cycle(cfg, READ_ONLY, ConfigError)
         assert cfg.state.path.read_bytes() == before
         remount("rw")
         assert cycle(cfg).ok
         check_invariants(cfg, sandbox, store)
 
 
-def test_a_read_only_state_folder_is_a_state_error(
+def test_a_read_only_state_folder_is_a_config_error_naming_state_path(
         tmp_path: Path, sandbox: SandboxProcess, small: tuple[Path, SampleManifest]) -> None:
     store, _ = small
     with tmpfs(tmp_path / "disk", "16m") as remount:
         cfg = make_config(tmp_path / "disk", sandbox, store)
         assert cycle(cfg).ok
         remount("ro")
-        error = failing_cycle(cfg, READ_ONLY)
-    assert "check that the state folder exists and is writable" in str(error)
+        error = failing_cycle(cfg, READ_ONLY, ConfigError)
+    assert error.exit_code == 2
 
 
 def test_a_read_only_state_connection_writes_nothing(
