@@ -28,10 +28,10 @@ from adapters.sqldialects import (
     STAMP,
     Dialect,
     Server,
-    parse_url,
     plain,
     stamp_text,
 )
+from adapters.sqlurl import parse_url
 from bridge.errors import ConfigError, TransientError
 
 __all__ = ["SCHEMAS", "SqlSource", "Table", "lookback_start", "open_sql_source", "parse_url"]

@@ -19,6 +19,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from bridge import metrics
 from bridge.config import NationalConfig
+from bridge.crashpoints import crashpoint
 from bridge.errors import RejectedError, TransientError
 from bridge.national import BatchResponse, ItemResult, NationalClient
 from bridge.ratelimit import TokenBucket
@@ -141,6 +142,7 @@ class Answers:
         delivery.attempts.append(record)
         try:
             delivery.response = self.client.post_batch(batch.path, batch.body, batch.key)
+            crashpoint("after_platform_answer")
             record["status"] = delivery.response.status
             record["replayed"] = delivery.response.replayed
         except TransientError as exc:
@@ -178,6 +180,7 @@ class Answers:
         with self.store.transaction():
             for delivery in deliveries:
                 self._apply_one(delivery)
+        crashpoint("after_apply")
         for delivery in deliveries:
             if delivery.error is not None and not isinstance(
                     delivery.error, (TransientError, RejectedError)):

@@ -10,13 +10,10 @@ with APScheduler at load time, so `check` refuses what `run` would refuse.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import ssl
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 from urllib.parse import urlsplit
@@ -33,6 +30,7 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigError
+from bridge.tls import TlsFiles, is_loopback
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)$")
@@ -42,28 +40,6 @@ _INTERNAL = ("base_dir", "unset_env")
 
 
 
-@dataclass(frozen=True)
-class TlsFiles:
-    """A government intranet's own CA (PEM) and a client certificate for mutual TLS."""
-
-    ca_bundle: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-
-    def verify(self) -> ssl.SSLContext | bool:
-        """What httpx verifies the server with: the system's CAs (True) unless a bundle
-        is given; with a client certificate, a context that presents it."""
-        if self.ca_bundle is None and self.client_cert is None:
-            return True
-        try:
-            context = ssl.create_default_context(
-                cafile=str(self.ca_bundle) if self.ca_bundle else None)
-            if self.client_cert is not None:
-                context.load_cert_chain(str(self.client_cert),
-                                        str(self.client_key) if self.client_key else None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"national TLS files cannot be used: {exc}") from exc
-        return context
 
 class UnsetSecret(SecretStr):
     """A secret whose `${NAME}` is not set: loading passes, using it is a config error."""
@@ -138,7 +114,7 @@ class NationalConfig(_Frozen):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("base_url must be an http(s) URL")
         parts = urlsplit(value)
-        if parts.scheme != "https" and not _loopback(parts.hostname or ""):
+        if parts.scheme != "https" and not is_loopback(parts.hostname or ""):
             raise ValueError("base_url must be https:// unless its host is a loopback address "
                              "(127.0.0.1, ::1, localhost)")
         return value
@@ -236,15 +212,6 @@ class AuditConfig(_Frozen):
 
 class RetentionConfig(_Frozen):
     sent_bodies_days: int = Field(default=30, ge=0)
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_tls(national: NationalConfig) -> list[str]:

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge import signing
-from bridge.config import TlsFiles
 from bridge.errors import ConfigError, RejectedError, TransientError
+from bridge.tls import TlsFiles
 
 RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 # national-api.md §5 (batch upsert) and §7 (revocation): anything else is a protocol error

@@ -22,6 +22,7 @@ import structlog
 
 from bridge.answers import Answers, Delivery, PushReport, shared_bucket
 from bridge.config import NationalConfig
+from bridge.crashpoints import crashpoint
 from bridge.national import NationalClient
 from bridge.refs import PATHS, PHASES, canonical, parent_refs, text_hash
 from bridge.stage import Stager, Verdict, effective
@@ -216,6 +217,7 @@ class Pusher(Answers):
             raise
         finally:
             chunks.close()
+        crashpoint("after_persist_batch", when=bool(formed))
         return formed
 
     def _fill(self, phase: tuple[str, str], chunks: Iterator[list[OutboxItem]], start: int,

@@ -16,6 +16,7 @@ import structlog
 from adapters.base import ENTITIES, Page, SourceAdapter, SourceRow
 from bridge import metrics, safety
 from bridge.config import Config, SourceConfig
+from bridge.crashpoints import crashpoint
 from bridge.errors import BridgeError, ConfigError, SafetyStop, TransientError
 from bridge.national import NationalClient
 from bridge.pump import PushPump
@@ -226,6 +227,7 @@ class SyncEngine:
                 report.outcomes[type(result).__name__.lower()] += 1
             if stream is not None and page.cursor is not None:
                 self.store.set_cursor(src.name, stream, page.cursor)
+        crashpoint("after_stage_page")
         if self._page_done is not None:
             self._page_done()
         for row, _, result in results:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import ConfigError
-from state import audit, db
+from state import audit, auditfile, db
 from state.audit import Record
 
 
@@ -36,7 +36,7 @@ def export(conn: sqlite3.Connection, out: Path, since: str | None,
             "format": "zybridge-audit-export", "version": 1, "since": since, "until": until,
             "from": span[0] or None, "through": span[1] if span[1] >= 0 else None,
             "entries": span[1] - span[0] + 1, "created_at": db.utcnow()}
-        sha = audit.write_file(out, header, audit.records(conn, "seq BETWEEN ? AND ?", span))
+        sha = auditfile.write_file(out, header, audit.records(conn, "seq BETWEEN ? AND ?", span))
     except FileExistsError as exc:
         raise ConfigError(f"{out} already exists: choose another --out") from exc
     finally:

@@ -237,17 +237,21 @@ def request_row(conn: sqlite3.Connection, request_id: int) -> dict[str, Any] | N
 
 
 def command_line(request: Any) -> list[str]:
-    """`zybridge …` words of a typed request ({"kind", "args"}), or a legacy argv list."""
+    """`zybridge …` words of a typed request ({"kind", "args"}, the arguments in the order
+    the command line parsed them), or of a legacy argv list."""
     if isinstance(request, list):
         return [str(word) for word in request]
     if not isinstance(request, dict):
         return [str(request)]
     words = str(request.get("kind", "?")).split()
-    for name, value in sorted((request.get("args") or {}).items()):
+    for name, value in (request.get("args") or {}).items():
         if name in ("command", "debug", "no_wait", "config", "json") or name.endswith(
                 "_command") or value in (None, False, [], ""):
             continue
         flag = "--" + name.replace("_", "-")
-        values = value if isinstance(value, list) else [value]
-        words += [flag] if value is True else [f"{flag}={v}" for v in values]
+        if value is True:
+            words.append(flag)
+            continue
+        for one in value if isinstance(value, list) else [value]:
+            words += [flag, str(one)]
     return words

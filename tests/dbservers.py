@@ -9,6 +9,11 @@ user when we are root, which PostgreSQL requires), MariaDB's mariadbd; each list
 stopped at the end of the session. A test role `zyb` logs in with a password that a URL
 must percent-encode. Missing server binaries, or a server that cannot start, skip the
 tests that need it with the reason and how to install it; nothing else skips them.
+
+With ZYB_REQUIRE_TOOLS=1 (CI sets it when it installed the servers) each of those skips
+is an error instead: a server that is installed but does not start fails the run rather
+than turning its tests into quiet skips. ZYB_TEST_PG_BINDIR names the folder of initdb
+and postgres to use instead of the installed ones.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -42,6 +47,16 @@ DATABASE = "zyb"
 READY_S = 30.0
 PG_INSTALL = "apt-get install postgresql (or set ZYB_TEST_PG_URL)"
 MYSQL_INSTALL = "apt-get install mariadb-server (or set ZYB_TEST_MYSQL_URL)"
+REQUIRE_ENV = "ZYB_REQUIRE_TOOLS"
+PG_BINDIR_ENV = "ZYB_TEST_PG_BINDIR"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the tests that need a server, or fail them when the run requires the tools."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1: a server the run expects is unavailable)",
+                    pytrace=False)
+    pytest.skip(reason)
 
 
 @dataclass
@@ -79,12 +94,14 @@ def _wait(ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, w
     tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
     with contextlib.suppress(Exception):
         proc.kill()
-    pytest.skip(f"{what} could not start (see its log below); {tail}")
+    unavailable(f"{what} could not start (see its log below); {tail}")
 
 
 # --- PostgreSQL -----------------------------------------------------------------------
 
 def _pg_bindir() -> Path | None:
+    if chosen := os.environ.get(PG_BINDIR_ENV):
+        return Path(chosen)
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
     if found:
@@ -102,7 +119,7 @@ class PgProcess:
             try:
                 owner = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip("PostgreSQL refuses to run as root and there is no 'postgres' "
+                unavailable("PostgreSQL refuses to run as root and there is no 'postgres' "
                             f"OS user: {PG_INSTALL}")
         self.bindir = bindir
         self.root = Path(tempfile.mkdtemp(prefix="zyb-pg-"))
@@ -127,7 +144,8 @@ class PgProcess:
              "--locale=C.UTF-8", "--no-sync", "--no-instructions"],
             capture_output=True, check=False)
         if done.returncode != 0:
-            pytest.skip(f"PostgreSQL initdb failed: {done.stderr.decode(errors='replace')[-800:]}")
+            unavailable("PostgreSQL initdb failed: "
+                        f"{done.stderr.decode(errors='replace')[-800:]}")
 
     def start(self) -> None:
         with self.log.open("ab") as out:
@@ -216,7 +234,7 @@ class MariaProcess:
              "--auth-root-authentication-method=socket", "--skip-test-db", *self.OPTIONS],
             capture_output=True, check=False)
         if done.returncode != 0:
-            pytest.skip("MariaDB install-db failed: "
+            unavailable("MariaDB install-db failed: "
                         f"{(done.stdout + done.stderr).decode(errors='replace')[-800:]}")
 
     def start(self) -> None:
@@ -309,7 +327,7 @@ def _serve(kind: str, env: str, local: Callable[[], _Local | None],
         return
     process = local()
     if process is None:
-        pytest.skip(missing)
+        unavailable(missing)
     try:
         process.init()
         process.start()

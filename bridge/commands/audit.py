@@ -26,7 +26,7 @@ from bridge.commands.render import CST, Sub, local_time
 from bridge.errors import BridgeError, ConfigError
 from bridge.ops.audit import Filter, export, select, summary
 from bridge.runtime import load_config
-from state import audit, db, keys
+from state import audit, auditfile, db, keys
 from state import seal as seals
 from state.audit import Record, Verdict
 from state.store import StateStore
@@ -267,7 +267,7 @@ def _check_archives(store: StateStore, paths: list[Path],
     for path in paths:
         if not path.is_file():
             raise ConfigError(f"no archive file at {path}")
-        _, verdict = audit.check_file(path, key)
+        _, verdict = auditfile.check_file(path, key)
         if not verdict.ok:
             return _in_file(verdict, path)
         checked.append((verdict, path))
@@ -332,11 +332,11 @@ def archive(store: StateStore, before: str, out: Path, key: bytes | None,
               "from": first, "through": through, "entries": through - first + 1,
               "created_at": db.utcnow()}
     try:
-        sha = audit.write_file(out, header,
+        sha = auditfile.write_file(out, header,
                                audit.records(store.conn, "seq BETWEEN ? AND ?", span))
     except FileExistsError as exc:
         raise ConfigError(f"{out} already exists: choose another --out") from exc
-    _, written = audit.check_file(out, key)
+    _, written = auditfile.check_file(out, key)
     if not written.ok or (written.first, written.last) != span:
         out.unlink(missing_ok=True)
         raise BridgeError(f"the archive did not verify ({written.problem or 'incomplete'}); "

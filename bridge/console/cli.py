@@ -18,9 +18,12 @@ Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def register(subparsers: Sub) -> None:
     c = subparsers.add_parser(
         "console", help="the web console for auditors and admins (its own process)",
-        description="Serves the console ([console] listen, loopback by default) or manages "
-        "its accounts ([console] users_file). Needs no platform or source secret.")
-    sub = c.add_subparsers(dest="console_command", metavar="ACTION", required=True)
+        description="Serves the console ([console] listen, loopback by default; `zybridge "
+        "console` alone is `zybridge console serve`) or manages its accounts ([console] "
+        "users_file). Needs no platform or source secret.")
+    c.add_argument("--listen", help="HOST:PORT (default: [console] listen)")
+    c.set_defaults(func=cmd_serve)
+    sub = c.add_subparsers(dest="console_command", metavar="ACTION")
     s = sub.add_parser("serve", help="serve the console until SIGTERM",
                        description="Serves the web console on [console] listen (loopback by "
                        "default; docs/console.md shows it behind a TLS proxy).")

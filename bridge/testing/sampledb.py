@@ -23,7 +23,8 @@ from typing import Any
 import psycopg
 import pymysql
 
-from adapters.sqldialects import Server, mysql_kwargs, parse_url, pg_kwargs
+from adapters.sqldialects import Server, mysql_kwargs, pg_kwargs
+from adapters.sqlurl import parse_url
 from bridge.errors import ConfigError
 from bridge.testing.sample import COLUMNS, INDEXES, SCHEMA, SOFT, TABLES, local_stamp
 

@@ -16,7 +16,7 @@ import pytest
 from bridge import cli
 from bridge import config as config_mod
 from bridge.commands import state as statecmd
-from bridge.errors import StateError
+from bridge.errors import BridgeError, ConfigError, StateError
 from bridge.ops.state import check_state
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest, build_sample_store, update_rows
@@ -290,8 +290,17 @@ def tmpfs(path: Path, size: str) -> Iterator[Callable[[str], None]]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def failing_cycle(cfg: config_mod.Config) -> BaseException:
-    with pytest.raises(Exception) as failed:
+FULL = r"the disk holding the state file is full"
+# a folder the state file cannot be written in is a config error (operator-interface.md
+# "Configuration, checked once"), found before the cycle opens anything
+READ_ONLY = r"state\.path: .* the folder .* is not writable"
+
+
+def failing_cycle(cfg: config_mod.Config, match: str,
+                  kind: type[BridgeError] = StateError) -> BridgeError:
+    """A cycle that fails with the error `match` names (nothing else will do: a crash of
+    another kind must not pass for the disk's refusal)."""
+    with pytest.raises(kind, match=match) as failed:
         cycle(cfg)
     return failed.value
 
@@ -301,7 +310,7 @@ def test_a_full_disk_mid_cycle_leaves_a_healthy_file_that_converges_later(
     store, _ = small
     with tmpfs(tmp_path / "disk", "400k") as remount:
         cfg = make_config(tmp_path / "disk", sandbox, store)
-        failing_cycle(cfg)
+        failing_cycle(cfg, FULL)
         assert check_state(cfg.state.path).ok, "the state file was left half-written"
         remount("size=16m")
         assert cycle(cfg).ok
@@ -328,8 +337,8 @@ def test_a_full_disk_is_reported_as_a_full_disk(
     store, _ = small
     with tmpfs(tmp_path / "disk", "400k"):
         cfg = make_config(tmp_path / "disk", sandbox, store)
-        error = failing_cycle(cfg)
-    assert isinstance(error, StateError) and "full" in str(error)
+        error = failing_cycle(cfg, FULL)
+    assert "nothing was" in str(error)
 
 
 def test_a_read_only_state_folder_changes_nothing(
@@ -341,22 +350,22 @@ def test_a_read_only_state_folder_changes_nothing(
         before = checkpointed(cfg.state.path)
         update_rows(store, "volunteer", [1000, 1001], {"email": "ro@example.org"})
         remount("ro")
-        failing_cycle(cfg)
+        failing_cycle(cfg, READ_ONLY, ConfigError)
         assert cfg.state.path.read_bytes() == before
         remount("rw")
         assert cycle(cfg).ok
         check_invariants(cfg, sandbox, store)
 
 
-def test_a_read_only_state_folder_is_a_state_error(
+def test_a_read_only_state_folder_is_a_config_error_naming_state_path(
         tmp_path: Path, sandbox: SandboxProcess, small: tuple[Path, SampleManifest]) -> None:
     store, _ = small
     with tmpfs(tmp_path / "disk", "16m") as remount:
         cfg = make_config(tmp_path / "disk", sandbox, store)
         assert cycle(cfg).ok
         remount("ro")
-        error = failing_cycle(cfg)
-    assert isinstance(error, StateError)
+        error = failing_cycle(cfg, READ_ONLY, ConfigError)
+    assert error.exit_code == 2
 
 
 def test_a_read_only_state_connection_writes_nothing(

@@ -20,7 +20,7 @@ from bridge.commands import audit as auditlog
 from bridge.errors import BridgeError, ConfigError
 from bridge.ops import audit as ops_audit
 from bridge.ops.audit import Filter, record_admin_action, select
-from state import audit
+from state import audit, auditfile
 from state.audit import Entry
 from state.migrations import MIGRATIONS
 from state.store import StateStore
@@ -112,7 +112,7 @@ def test_the_archive_file_holds_the_entries_as_they_were(store: StateStore,
     filled(store)
     before = list(audit.records(store.conn, "seq <= 6"))
     auditlog.archive(store, day(3), tmp_path / "a.jsonl.gz", None)
-    header, rows = audit.read_file(tmp_path / "a.jsonl.gz")
+    header, rows = auditfile.read_file(tmp_path / "a.jsonl.gz")
     assert header["format"] == "zybridge-audit-archive" and list(rows) == before
 
 
@@ -164,12 +164,12 @@ def test_archive_of_nothing_that_old_changes_nothing(store: StateStore,
 def test_an_archive_that_does_not_verify_deletes_nothing(
         store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     filled(store)
-    real = audit.write_file
+    real = auditfile.write_file
 
     def lossy(path: Path, header: dict[str, object], rows: Iterator[audit.Record]) -> str:
         return real(path, header, (r for r in rows if r.seq != 4))
 
-    monkeypatch.setattr(audit, "write_file", lossy)
+    monkeypatch.setattr(auditfile, "write_file", lossy)
     with pytest.raises(BridgeError, match="nothing was deleted"):
         auditlog.archive(store, day(3), tmp_path / "a.jsonl.gz", None)
     assert audit.verify(store.conn).entries == 18 and not (tmp_path / "a.jsonl.gz").exists()
@@ -271,7 +271,7 @@ def test_an_edited_line_of_an_archive_file_is_named(store: StateStore,
     lines = gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()).decode().splitlines()
     lines[3] = lines[3].replace('"created"', '"updated"')
     (tmp_path / "b.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    _, verdict = audit.check_file(tmp_path / "b.jsonl")
+    _, verdict = auditfile.check_file(tmp_path / "b.jsonl")
     assert not verdict.ok and verdict.broken_at == 3
 
 
@@ -279,7 +279,7 @@ def test_an_archive_file_cut_short_is_refused(store: StateStore, tmp_path: Path)
     auditlog.archive(filled(store), day(3), tmp_path / "a.jsonl.gz", None)
     lines = gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()).decode().splitlines()
     (tmp_path / "b.jsonl").write_text("\n".join(lines[:-2]) + "\n", encoding="utf-8")
-    _, verdict = audit.check_file(tmp_path / "b.jsonl")
+    _, verdict = auditfile.check_file(tmp_path / "b.jsonl")
     assert not verdict.ok and verdict.broken_at == 5
 
 
@@ -287,7 +287,7 @@ def test_a_gzip_file_cut_mid_stream_is_refused(store: StateStore, tmp_path: Path
     auditlog.archive(filled(store), day(3), tmp_path / "a.jsonl.gz", None)
     data = (tmp_path / "a.jsonl.gz").read_bytes()
     (tmp_path / "b.jsonl.gz").write_bytes(data[: len(data) // 2])
-    _, verdict = audit.check_file(tmp_path / "b.jsonl.gz")
+    _, verdict = auditfile.check_file(tmp_path / "b.jsonl.gz")
     assert not verdict.ok and "unreadable" in verdict.problem
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.sqldialects import Server, mysql_kwargs, parse_url, pg_kwargs
+from adapters.sqldialects import Server, mysql_kwargs, pg_kwargs
+from adapters.sqlurl import parse_url
 
 
 def server(url: str) -> Server:

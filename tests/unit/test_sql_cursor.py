@@ -1,0 +1,55 @@
+"""The SQL adapter's look-back start from a stored cursor: a negative window is refused
+by name, and a cursor that is not a 'YYYY-MM-DD HH:MM:SS' time gives None (the adapter
+then reads the stream again from the start, with a warning) instead of failing; and
+the cursor stored after a page: the last row stamped with a real time not beyond the
+clock's skew. Survivors of make mutate in adapters.sql."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from adapters.base import Cursor
+from adapters.sql import STAMP, Table, _trusted, lookback_start
+
+
+def test_a_negative_window_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^lookback_s must not be negative$"):
+        lookback_start(Cursor("2026-01-01 00:05:00", (9,)), -1)
+
+
+@pytest.mark.parametrize("text", ["2026-01-01T00:05:00Z", "garbage", "2026-02-30 00:00:00"])
+def test_a_cursor_that_is_not_a_local_time_gives_no_start(text: str) -> None:
+    assert lookback_start(Cursor(text, (9,)), 600) is None
+
+
+def test_a_zero_window_starts_at_the_cursor() -> None:
+    assert lookback_start(Cursor("2026-01-01 00:05:07", (9,)), 0) == "2026-01-01 00:05:07"
+
+
+# --- the cursor stored after a page (adapters.sql._trusted) ---------------------------
+
+TABLE = Table("volunteer", "volunteer", "zyy_volunteer", ("vol_id",))
+NOW = datetime(2026, 3, 1, 12, 0, 0)
+
+
+def row(vol_id: int, stamp: str) -> dict[str, Any]:
+    return {"vol_id": vol_id, "gmt_modified": stamp}
+
+
+def test_a_row_stamped_a_little_ahead_of_the_clock_moves_the_cursor() -> None:
+    ahead = (NOW + timedelta(seconds=100)).strftime(STAMP)
+    assert _trusted(TABLE, [row(1, ahead)], None, NOW) == Cursor(ahead, (1,))
+
+
+def test_a_row_stamped_beyond_the_skew_leaves_the_cursor() -> None:
+    start = Cursor("2026-03-01 11:00:00", (5,))
+    later = (NOW + timedelta(seconds=400)).strftime(STAMP)
+    assert _trusted(TABLE, [row(1, later)], start, NOW) == start
+
+
+@pytest.mark.parametrize("stamp", ["0000-00-00 00:00:00", "2026-02-30 10:00:00", "soon"])
+def test_a_row_whose_stamp_is_no_time_leaves_the_cursor(stamp: str) -> None:
+    assert _trusted(TABLE, [row(1, stamp)], None, NOW) is None
