@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,9 +62,14 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
              _took(r["started_at"], r["finished_at"]),
              *(str(n) for n in run_counts(r["stats"])), ",".join(r["sources"])]
             for r in runs]
-    headers = ["id", "kind", "status", "started", "took", *RUN_COUNTS, "sources"]
-    for col in (0, 4, 5, 6, 7, 8):  # numbers right-aligned
-        width = max(len(x[col]) for x in [headers, *rows])
+    aligned(["id", "kind", "status", "started", "took", *RUN_COUNTS, "sources"], rows,
+            right=(0, 4, 5, 6, 7, 8))
+
+
+def aligned(headers: list[str], rows: list[list[str]], right: Sequence[int]) -> None:
+    """render.table with the columns `right` (numbers) right-aligned, header included."""
+    for col in right:
+        width = max(len(line[col]) for line in [headers, *rows])
         for line in (headers, *rows):
             line[col] = line[col].rjust(width)
     table(headers, rows)
@@ -94,11 +100,10 @@ def _took(started: str | None, finished: str | None) -> str:
 
 
 def print_status(doc: dict[str, Any]) -> None:
-    header = f"{'source':<12} {'entity':<15}" + "".join(f"{s:>14}" for s in STATUSES)
-    print(header)
-    for name, src in doc["sources"].items():
-        for entity, counts in src["entities"].items():
-            print(f"{name:<12} {entity:<15}" + "".join(f"{counts[s]:>14}" for s in STATUSES))
+    rows = [[name, entity, *(str(counts[s]) for s in STATUSES), ""]
+            for name, src in doc["sources"].items()
+            for entity, counts in src["entities"].items()]
+    aligned(["source", "entity", *STATUSES, ""], rows, right=range(2, 2 + len(STATUSES)))
     for name, src in doc["sources"].items():
         if src.get("paused"):
             print(f"\n{name} is PAUSED by a safety stop: {src['paused']}")

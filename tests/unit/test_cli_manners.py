@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from bridge import cli
 from bridge.commands.render import local_time
-from bridge.commands.status import print_runs, run_counts
+from bridge.commands.status import print_runs, print_status, run_counts
 from bridge.config import find_config_path
+from bridge.ops.status import STATUSES
 
 HANDED = (["resync", "--source", "haicang"], ["quarantine", "retry", "--all"],
           ["dead-letters", "retry", "--all"], ["dead-letters", "drop", "x:volunteer:1"],
@@ -117,3 +118,19 @@ def test_a_config_path_with_a_tilde_is_in_the_home(how: str, tmp_path: Path,
     monkeypatch.setenv("ZYBRIDGE_CONFIG", "~/county/zybridge.toml")
     found = find_config_path("~/county/zybridge.toml" if how == "flag" else None)
     assert found == tmp_path / "county" / "zybridge.toml"
+
+
+def test_status_counts_stay_in_their_columns_with_a_long_source_name(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    counts = {s: 0 for s in STATUSES}
+    doc = {"sources": {"xiamen_haicang_district_office": {"entities": {
+               "volunteer": {**counts, "synced": 1234567}}},
+           "hc": {"entities": {"service_record": {**counts, "dead_lettered": 3}}}},
+           "outbox": {"pending_items": 0, "pending_batches": 0}, "last_run": None,
+           "daemon": None, "lock": {"held": False, "pid": None}}
+    print_status(doc)
+    header, *lines = capsys.readouterr().out.splitlines()[:3]
+    for name in STATUSES:  # each number ends where its header ends
+        end = header.index(name) + len(name)
+        for line in lines:
+            assert line[end - 1] != " " and line[end:end + 1] in ("", " "), (header, line)
