@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from bridge import logs
 from bridge.commands import admin, audit, demo, sandbox, state, status, sync
+from bridge.commands.render import terminal_guard
 from bridge.console import cli as console_cli
 from bridge.errors import BridgeError, LockHeld
 from mappings.mask import redact
@@ -37,11 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line, creating every file 0600 (umask 077, issue 18); the caller's
-    umask is given back at the end (tests and embedders call this in-process)."""
+    umask is given back at the end (tests and embedders call this in-process). Everything
+    it prints goes through render.clean: no control character reaches the terminal."""
     previous = os.umask(0o077)
     os.umask(previous | 0o077)
     try:
-        return _main(argv)
+        with terminal_guard():
+            return _main(argv)
     finally:
         os.umask(previous)
 
