@@ -14,7 +14,6 @@ from bridge.commands import admin, audit, demo, sandbox, state, status, sync
 from bridge.commands.render import terminal_guard
 from bridge.console import cli as console_cli
 from bridge.errors import BridgeError, LockHeld
-from mappings.mask import redact
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +75,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"zybridge: unexpected error: {type(exc).__name__}: {redact(str(exc))} "
+        print(f"zybridge: unexpected error: {type(exc).__name__}: {logs.scrub(str(exc))} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
@@ -25,10 +26,18 @@ def register_secrets(values: Iterable[str]) -> None:
     _SECRETS.update(v for v in values if v and len(v) >= 4)
 
 
+# the password of a URL's userinfo (`scheme://user:password@host`): never shown, whether or
+# not the URL came from the config (a driver's error may quote one it was given)
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/?#@:]*:)[^\s/?#]*@")
+
+
 def scrub(text: str) -> str:
+    """`text` with registered secrets, URL passwords, ID numbers, phones masked."""
     for secret in _SECRETS:
         if secret in text:
             text = text.replace(secret, "***")
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\1***@", text)
     return redact(text)
 
 
