@@ -121,3 +121,4 @@ def test_a_urls_password_is_masked_in_any_text() -> None:
 def test_a_url_without_a_password_is_left_as_it_is() -> None:
     text = "postgresql://sync@db/zyy and https://host/a@b and http://127.0.0.1:1/x"
     assert logs.scrub(text) == text
+
