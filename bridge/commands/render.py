@@ -14,7 +14,7 @@ import io
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO, TypeAlias
 
@@ -111,8 +111,9 @@ def terminal_guard() -> Iterator[None]:
     try:
         yield
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):   # a closed pipe (`| head`) or file
+                stream.flush()
         sys.stdout, sys.stderr = out, err
 
 
