@@ -12,7 +12,7 @@ import pytest
 
 from adapters.http import HttpSource, RetryPolicy, open_http_source
 from bridge.errors import TransientError
-from bridge.sandbox.agency import AgencyServer
+from bridge.testing.agency import AgencyServer
 
 TOKEN = "agency-hostile-token"
 

@@ -19,7 +19,7 @@ import pytest
 from bridge import signing
 from bridge.sandbox import BASE_PATH, DEMO_APP_ID, DEMO_APP_SECRET
 from bridge.sandbox.cli import CONTROL_TOKEN_ENV, main
-from bridge.sandbox.harness import SandboxProcess, free_port
+from bridge.testing.harness import SandboxProcess, free_port
 
 
 @contextmanager

@@ -19,9 +19,9 @@ from starlette.testclient import TestClient
 from bridge import config as config_mod
 from bridge.console import accounts, data
 from bridge.console.app import create_app
-from bridge.sample import build_sample_store
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import build_sample_store
 from tests.system.helpers import cycle
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge import auditlog, statecmd
 from bridge import config as config_mod
-from bridge.sample import build_sample_store, update_rows
+from bridge.commands import audit as auditlog
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import build_sample_store, update_rows
 from state import audit, db, keys
+from state import files as state_files
 from state.store import StateStore
 from tests.system.helpers import ENV, cycle
 
@@ -213,8 +214,8 @@ def test_an_archive_with_the_key_still_verifies_with_key_and_anchor(
 
 def test_a_backup_restored_verifies(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(keys.KEY_ENV, KEY)
-    statecmd.backup(copy / "state.db", copy / "backup.db")
-    statecmd.restore(copy / "backup.db", copy / "state.db")
+    state_files.backup(copy / "state.db", copy / "backup.db")
+    state_files.restore(copy / "backup.db", copy / "state.db")
     assert verify(copy, monkeypatch, key=True, anchor=True)[0] == 0
 
 
@@ -275,5 +276,5 @@ def test_state_check_uses_the_same_verification(copy: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     tamper(copy, "DELETE FROM audit WHERE seq > (SELECT MAX(seq) - 3 FROM audit)").close()
     monkeypatch.setenv(keys.KEY_ENV, KEY)
-    health = statecmd.inspect(copy / "state.db")
+    health = state_files.inspect(copy / "state.db")
     assert not health.ok and "the tail was truncated" in health.problems[0]

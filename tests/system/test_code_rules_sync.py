@@ -9,8 +9,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from bridge.sample import COLUMNS, SCHEMA, id_check, make_uscc
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import COLUMNS, SCHEMA, id_check, make_uscc
 from tests.system.helpers import cycle, make_config, platform_by_ref, state_rows
 
 STAMP = "2026-06-01 10:00:00"

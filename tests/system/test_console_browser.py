@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox.harness import SandboxProcess, free_port
+from bridge.testing.harness import SandboxProcess, free_port
 from tests.system.consoleworld import ROOT, USERS, World, build_world
 
 CHROMIUM, DRIVER = shutil.which("chromium"), "/usr/bin/chromedriver"

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from bridge.console import accounts, data
 from bridge.sandbox import DEMO_APP_SECRET
-from bridge.sandbox.harness import free_port
+from bridge.testing.harness import free_port
 from tests.system.consoleworld import (
     ROOT,
     USERS,

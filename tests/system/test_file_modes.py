@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bridge.demo import AGENCY_TOKEN, SHEETS_KEY
+from bridge.commands.demo import AGENCY_TOKEN, SHEETS_KEY
 from bridge.sandbox import DEMO_APP_SECRET
 from state import keys
 

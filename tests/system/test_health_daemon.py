@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from bridge.sample import build_sample_store
-from bridge.sandbox.harness import SandboxProcess, free_port
+from bridge.testing.harness import SandboxProcess, free_port
+from bridge.testing.sample import build_sample_store
 from tests.system.test_daemon import wait_for, write_config, zybridge
 
 

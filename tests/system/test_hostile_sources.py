@@ -15,10 +15,10 @@ import pytest
 from bridge import config as config_mod
 from bridge.cli import main
 from bridge.runtime import open_runtime
-from bridge.sample import SampleManifest
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.agency import AgencyServer
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.agency import AgencyServer
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest
 from tests.system.helpers import ENV, check_invariants, make_config, state_rows
 
 TOKEN = "hostile-agency-token"

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
-from bridge.demo_sources import fill_agency, write_sheets
-from bridge.sample import build_sample_store
 from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET
-from bridge.sandbox.agency import AgencyServer
-from bridge.sandbox.harness import SandboxProcess, free_port
+from bridge.testing.agency import AgencyServer
+from bridge.testing.demo_sources import fill_agency, write_sheets
+from bridge.testing.harness import SandboxProcess, free_port
+from bridge.testing.sample import build_sample_store
 from tests.system.test_daemon import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

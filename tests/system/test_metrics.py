@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import metrics, safety
 from bridge.config import Config
-from bridge.sample import SampleManifest
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest
 from state.store import StateStore
 from tests.system.helpers import cycle, make_config
 
@@ -88,7 +88,7 @@ def test_a_paused_source_reads_1_and_the_others_0(
 
 def test_the_outbox_age_is_0_when_empty_and_the_oldest_items_age_when_not(
         tmp_path: Path, sample: tuple[Path, SampleManifest]) -> None:
-    from bridge.sandbox.harness import free_port
+    from bridge.testing.harness import free_port
 
     with SandboxProcess(db_path=tmp_path / "sb.db") as sb:
         cfg = make_config(tmp_path, sb, sample[0])

@@ -17,9 +17,9 @@ from adapters.files import open_files_source
 from bridge import config as config_mod
 from bridge.push import PushReport
 from bridge.receipts import WORST_FIRST
-from bridge.sample import SampleManifest
-from bridge.sandbox.harness import SandboxProcess
 from bridge.sync import SyncEngine
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest
 from mappings import messages
 from tests.fixtures.sheets import as_excel_number, hostile_xlsx, mainland_id, sheet_row
 from tests.system.helpers import ENV, cycle, make_config, state_rows

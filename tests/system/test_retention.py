@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from bridge import config as config_mod
-from bridge.sample import SampleManifest, update_rows
-from bridge.sandbox.harness import SandboxProcess
+from bridge.testing.harness import SandboxProcess
+from bridge.testing.sample import SampleManifest, update_rows
 from tests.system.helpers import cycle, make_config, platform_by_ref
 from tests.system.test_privacy import normalized, pii_of
 

@@ -17,7 +17,7 @@ import pytest
 
 from bridge import cli, config
 from bridge.errors import ConfigError
-from bridge.sample import build_sample_store
+from bridge.testing.sample import build_sample_store
 from state.store import StateStore
 
 SECRET = "s3cret-for-the-test"

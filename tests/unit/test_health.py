@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bridge import health
 from bridge.config import SourceConfig
-from bridge.sandbox.harness import free_port
+from bridge.testing.harness import free_port
 from state.store import StateStore
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import structlog
 
-from bridge import logs, statecmd
+from bridge import logs
+from state import files as state_files
 from state.store import StateStore
 
 
@@ -57,14 +58,14 @@ def test_a_backup_is_private_while_it_is_written(tmp_path: Path, open_umask: Non
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", watching)
-    statecmd.backup(tmp_path / "state.db", tmp_path / "backup.db")
+    state_files.backup(tmp_path / "state.db", tmp_path / "backup.db")
     assert seen == [0o600] and mode(tmp_path / "backup.db") == 0o600
 
 
 def test_the_copy_a_restore_keeps_aside_is_private(tmp_path: Path, open_umask: None) -> None:
     StateStore.open(tmp_path / "state.db").close()
     StateStore.open(tmp_path / "other.db").close()
-    kept = statecmd.restore(tmp_path / "other.db", tmp_path / "state.db")
+    kept = state_files.restore(tmp_path / "other.db", tmp_path / "state.db")
     assert kept is not None and mode(kept) == 0o600
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from bridge import auditlog
+from bridge.commands import audit as auditlog
 from state import audit, keys, seal
 from state.audit import Entry
 from state.store import StateStore

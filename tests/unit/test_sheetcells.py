@@ -10,7 +10,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.sample import id_check
+from bridge.testing.sample import id_check
 from mappings.sheetcells import (
     PRECISION,
     PROBLEMS,
