@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import sys
+from pathlib import Path
 
+import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -122,3 +125,16 @@ def test_a_url_without_a_password_is_left_as_it_is() -> None:
     text = "postgresql://sync@db/zyy and https://host/a@b and http://127.0.0.1:1/x"
     assert logs.scrub(text) == text
 
+
+
+# log lines -------------------------------------------------------------------------------
+def test_a_log_line_escapes_every_terminal_control_and_keeps_the_value(tmp_path: Path) -> None:
+    hostile = "林\x1b]0;pwned\x07\x9b2J\u202e志明\x7f"
+    logs.setup(str(tmp_path / "bridge.jsonl"), "info")
+    try:
+        structlog.get_logger("zybridge").info("source row", title=hostile)
+    finally:
+        logs.setup("-", "info")
+    line = (tmp_path / "bridge.jsonl").read_text(encoding="utf-8")
+    assert not FORBIDDEN.search(line) and "\x1b" not in line
+    assert json.loads(line)["title"] == hostile
