@@ -15,7 +15,7 @@ from bridge.testing.sample import update_rows
 from state.audit import Entry
 from state.store import StateStore
 from tests.system.helpers import cycle, make_config
-from tests.system.test_admin import Bridge, bridge, write_config
+from tests.system.test_admin import OLD, Bridge, bridge, write_config
 
 __all__ = ["bridge"]  # the fixture
 
@@ -116,3 +116,13 @@ def test_an_error_never_prints_a_source_urls_password(bridge: Bridge) -> None:
     assert [x.split(":")[0] for x in fails] == ["FAIL  source haicang", "FAIL  source shegong"]
     log = bridge.tmp / "bridge.jsonl"
     assert not log.exists() or "s3cret" not in log.read_text(encoding="utf-8")
+
+
+def test_a_dry_run_diff_masks_an_email_and_an_address(bridge: Bridge) -> None:
+    update_rows(bridge.store, "volunteer", [1], {"email": EMAIL}, modified=OLD)
+    update_rows(bridge.store, "organization", [1], {"address": ADDRESS}, modified=OLD)
+    out = "".join(bridge.run("resync", "--source", "haicang", "--id", "1", "--dry-run",
+                             "--entity", entity)[1] for entity in ("volunteer", "organization"))
+    assert "email: " in out and "address: " in out
+    assert EMAIL not in out and "example.com" not in out and ADDRESS not in out
+    assert "→ l*********************m" in out and "→ 厦**********号" in out
