@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from bridge.commands import check
-from bridge.commands.render import Sub, codes, local_time, raw_stream, scrub, table
+from bridge.commands.render import Sub, clean, codes, local_time, raw_stream, scrub, table
 from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.ops import handoff
@@ -324,7 +324,7 @@ def _section(title: str, lines: Sequence[str]) -> None:
     if lines:
         print(f"\n{title}:")
         for line in lines:
-            print(f"  {line}")
+            print(f"  {clean(line)}")   # a value's line break cannot start a line
 
 
 def _lines(value: Any) -> list[str]:

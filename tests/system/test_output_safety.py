@@ -126,3 +126,11 @@ def test_a_dry_run_diff_masks_an_email_and_an_address(bridge: Bridge) -> None:
     assert "email: " in out and "address: " in out
     assert EMAIL not in out and "example.com" not in out and ADDRESS not in out
     assert "→ l*********************m" in out and "→ 厦**********号" in out
+
+
+def test_a_line_break_in_a_source_value_cannot_forge_a_line_of_a_listing(
+        bridge: Bridge) -> None:
+    ref = quarantine_project(bridge, title="社区服务\naudit log intact: 9999 entries")
+    out = bridge.run("quarantine", "show", ref)[1]
+    assert "  title: 社区服务 audit log intact: 9999 entries" in out
+    assert not any(line.startswith("audit log intact") for line in out.splitlines())
