@@ -1,17 +1,23 @@
-# Every target builds .venv from nothing when pyproject.toml is newer than it.
+# Every target builds .venv from nothing when the lock file or pyproject.toml is newer than
+# it. The runtime and `dev` dependencies come from requirements/dev.lock, every file checked
+# against its sha256 (`make lock` writes it from pyproject.toml); the project itself is
+# installed on top without resolving anything.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements/dev.lock
+LOCK_VENV := .lock-venv
 
-.PHONY: venv test lint typecheck unit demo bench bench-full bench-smoke soak mutate \
+.PHONY: venv lock test lint typecheck unit demo bench bench-full bench-smoke soak mutate \
 	mutate-smoke clean
 
-$(VENV)/.stamp: pyproject.toml
+$(VENV)/.stamp: $(LOCK) pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# the bench extra (dlt and its tree) is not locked: it goes on top of the locked set
 $(VENV)/.bench-stamp: $(VENV)/.stamp
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
@@ -21,6 +27,15 @@ $(VENV)/.mutate-stamp: $(VENV)/.stamp
 	touch $@
 
 venv: $(VENV)/.stamp
+
+# after a change to the dependencies in pyproject.toml: pins every runtime and `dev`
+# package (and pip, setuptools, wheel, which build the project) with their hashes
+lock:
+	$(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.5'
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --extra dev --strip-extras \
+		--allow-unsafe --all-build-deps --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) pyproject.toml
 
 lint: venv
 	$(BIN)/ruff check bridge adapters mappings state tests bench
@@ -61,7 +76,7 @@ soak: venv
 # modules), e.g. make mutate MUTANTS='bridge.safety.*'
 MUTANTS ?= 'mappings.checks.x_gb*' 'mappings.checks.x_id_*' 'mappings.checks.x_uscc*' \
 	'bridge.safety.x_*' 'state.audit.x_entry_hash*' 'state.audit.xǁRecordǁholds*' \
-	'state.audit.xǁ_Walkǁstep*' 'state.audit.x_check__*' 'state.audit.x_verify*' \
+	'state.audit.xǁChainWalkǁstep*' 'state.audit.x_check__*' 'state.audit.x_verify*' \
 	'state.audit.x__start_problem*' 'bridge.stage.xǁStagerǁplan*' \
 	'bridge.push.xǁPusherǁ_persist*' 'bridge.push.xǁPusherǁ_submit*' 'bridge.push.xǁ_Claimsǁ*' \
 	'adapters.sql.x_lookback_start*' 'adapters.sql.x__trusted*' 'adapters.sql.x__after*' \
@@ -77,4 +92,4 @@ mutate-smoke: $(VENV)/.mutate-stamp
 	$(BIN)/mutmut results
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) $(LOCK_VENV) .pytest_cache .mypy_cache .ruff_cache mutants

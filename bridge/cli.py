@@ -12,9 +12,9 @@ from importlib import metadata
 
 from bridge import logs
 from bridge.commands import admin, audit, demo, sandbox, state, status, sync
+from bridge.commands.render import terminal_guard
 from bridge.console import cli as console_cli
 from bridge.errors import BridgeError, LockHeld
-from mappings.mask import redact
 
 PIPE_CLOSED = 141
 
@@ -50,12 +50,14 @@ def version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line, creating every file 0600 (umask 077, issue 18); the caller's
-    umask is given back at the end (tests and embedders call this in-process)."""
+    umask is given back at the end (tests and embedders call this in-process). Everything
+    it prints goes through render.clean: no control character reaches the terminal."""
     previous = os.umask(0o077)
     os.umask(previous | 0o077)
     try:
-        code = _main(argv)
-        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        with terminal_guard():
+            code = _main(argv)
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
         return code
     except BrokenPipeError:
         return _pipe_closed()
@@ -105,6 +107,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"zybridge: unexpected error: {type(exc).__name__}: {redact(str(exc))} "
+        print(f"zybridge: unexpected error: {type(exc).__name__}: {logs.scrub(str(exc))} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -4,9 +4,11 @@ text and tracebacks included."""
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import os
+import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
@@ -25,10 +27,18 @@ def register_secrets(values: Iterable[str]) -> None:
     _SECRETS.update(v for v in values if v and len(v) >= 4)
 
 
+# the password of a URL's userinfo (`scheme://user:password@host`): never shown, whether or
+# not the URL came from the config (a driver's error may quote one it was given)
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/?#@:]*:)[^\s/?#]*@")
+
+
 def scrub(text: str) -> str:
+    """`text` with registered secrets, URL passwords, ID numbers, phones masked."""
     for secret in _SECRETS:
         if secret in text:
             text = text.replace(secret, "***")
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\1***@", text)
     return redact(text)
 
 
@@ -77,12 +87,24 @@ def setup(path: str = "-", level: str = "info", *, max_bytes: int = 50_000_000,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             redaction,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
+            structlog.processors.JSONRenderer(serializer=_dumps, ensure_ascii=False),
         ],
         logger_factory=_Factory(root),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=False,
     )
+
+
+# json.dumps escapes C0 but, with ensure_ascii=False, writes DEL, C1 and the bidirectional
+# controls as they are: escaped here too, so that `tail -f` of a log line holding a hostile
+# source value cannot drive or reorder the admin's terminal (the data is unchanged)
+_TERMINAL_UNSAFE = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                              r"\u2028\u2029]")
+
+
+def _dumps(obj: Any, **kwargs: Any) -> str:
+    text = json.dumps(obj, **kwargs)
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):

@@ -214,7 +214,7 @@ def _results(envelope: dict[str, Any]) -> tuple[ItemResult, ...]:
     for item in raw:
         if not isinstance(item, dict) or "external_ref" not in item or "status" not in item:
             raise TransientError("a batch response with a malformed result")
-        if item["status"] not in ITEM_STATUSES:
+        if not isinstance(item["status"], str) or item["status"] not in ITEM_STATUSES:
             raise TransientError(f"a batch response with an unknown item status "
                                  f"{str(item['status'])[:24]!r}: a protocol error, not data")
         if not isinstance(item.get("national_id"), str | None):

@@ -114,3 +114,58 @@ def redact(text: str) -> str:
     for pattern, masker in _RULES:
         text = pattern.sub(masker, text)
     return text
+
+
+# listings: masking by allow-list ----------------------------------------------------------
+# The fields known to hold nothing personal (operator-interface.md, "Personal data the
+# bridge keeps"): keys and refs, codes of things, states, the dates of records (never a
+# birth date), counts and hours. A listing shows these (free text in them still redacted);
+# every other field, the unknown ones included, is masked.
+SHOWN_FIELDS = frozenset({
+    # the national payloads (national-api.md §4)
+    "external_ref", "national_id", "op", "org_type", "uscc", "parent_national_id",
+    "parent_external_ref", "area_code", "service_categories", "established_on", "status",
+    "id_type", "nationality", "organization_national_ids", "organization_external_refs",
+    "organization_national_id", "organization_external_ref", "registered_at", "start_at",
+    "end_at", "recruit_count", "volunteer_national_id", "volunteer_external_ref",
+    "project_national_id", "project_external_ref", "hours", "recorded_at", "entry_method",
+    # 志愿云 (local-sources.md §A)
+    "team_id", "team_name", "team_kind", "credit_code", "parent_team_id", "service_types",
+    "found_date", "state", "gmt_modified", "vol_id", "cert_type", "vol_kind", "reg_time",
+    "is_cancel", "memberships", "join_time", "act_id", "title", "service_type", "begin_time",
+    "end_time", "plan_num", "rec_id", "service_minutes", "record_time", "record_way",
+    "audit_state", "is_del",
+    # a social-work agency (§B)
+    "workerId", "logId", "activityCode", "districtCode", "registeredAt", "active",
+    "updatedAt", "startTime", "endTime", "durationHours", "approvedAt", "voided",
+    # Taiwan sheets (§C)
+    "证件类型", "服务区域", "注册日期", "活动编号", "服务开始时间", "服务结束时间",
+    "服务时长(小时)", "记录时间",
+})
+ID_FIELDS = frozenset({"id_number", "cert_no", "idCard", "certificateNo", "证件号码"})
+PHONE_FIELDS = frozenset({"mobile", "phone", "link_phone", "contact_phone", "手机"})
+
+
+def mask_text(value: str) -> str:
+    """Any other personal value (an email, an address, a birth date): its first and last
+    characters and its length show, nothing else (`l*************m`)."""
+    return mask_name(value)
+
+
+def mask_field(key: str, value: object) -> object:
+    """A value of field `key` fit for a listing: shown (with ID-number-like and phone-like
+    runs redacted) when the field is on the allow-list, masked otherwise; dicts by their
+    own keys, lists item by item."""
+    if isinstance(value, dict):
+        return {k: mask_field(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_field(key, v) for v in value]
+    if value is None:
+        return None
+    if key in SHOWN_FIELDS:
+        return value if isinstance(value, bool | int | float) else redact(str(value))
+    if key in ID_FIELDS:
+        return mask_id(str(value))
+    if key in PHONE_FIELDS:
+        return mask_phone(str(value))
+    return mask_text(str(value))

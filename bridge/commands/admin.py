@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from bridge.commands import check
-from bridge.commands.render import Sub, codes, local_time, scrub, table
+from bridge.commands.render import Sub, clean, codes, local_time, raw_stream, scrub, table
 from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.ops import handoff
@@ -163,7 +163,7 @@ def _progress(total: int, label: str) -> Iterator[Progress]:
     import rich.progress as rp
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(file=raw_stream(sys.stderr))   # its own escape codes, no values
     bar = rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(),
                       rp.MofNCompleteColumn(), rp.TaskProgressColumn(),
                       rp.TextColumn("{task.fields[rate]}"), rp.TimeRemainingColumn(),
@@ -360,7 +360,7 @@ def _section(title: str, lines: Sequence[str]) -> None:
     if lines:
         print(f"\n{title}:")
         for line in lines:
-            print(f"  {line}")
+            print(f"  {clean(line)}")   # a value's line break cannot start a line
 
 
 def _lines(value: Any) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bridge import logs
-from bridge.commands.render import CST, Sub, local_time
+from bridge.commands.render import CST, Sub, csv_cell, local_time
 from bridge.errors import BridgeError, ConfigError
 from bridge.ops.audit import Filter, export, select, summary
 from bridge.runtime import load_config
@@ -373,13 +373,14 @@ def write_jsonl(rows: Iterable[Record], out: TextIO) -> None:
 
 
 def write_csv(rows: Iterable[Record], out: TextIO) -> None:
+    """One row per entry; every cell spreadsheet-safe (render.csv_cell)."""
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["seq", "at", "run_id", "kind", "ref", "status", "summary", "data",
                 "prev_hash", "hash"])
     for r in rows:
         status = r.payload().get("status")
-        w.writerow([r.seq, r.at, r.run_id, r.kind, r.ref, "" if status is None else status,
-                    summary(r), r.data, r.prev_hash, r.hash])
+        w.writerow([csv_cell(c) for c in (r.seq, r.at, r.run_id, r.kind, r.ref, status,
+                                             summary(r), r.data, r.prev_hash, r.hash)])
 
 
 WRITERS: dict[str, Callable[[Iterable[Record], TextIO], None]] = {

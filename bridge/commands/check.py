@@ -43,7 +43,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_checks(checks: list[Check], as_json: bool) -> int:
+    """Each check on its line (or one JSON object), its words scrubbed: a URL's password
+    (national.base_url, a source's url), a registered secret, an ID number never shows."""
     code = max(c[3] for c in checks)
+    checks = [(scrub(w), None if p is None else scrub(p), scrub(d), c) for w, p, d, c in checks]
     if as_json:
         print(json.dumps({"ok": code == 0, "exit_code": code, "checks": [
             {"check": w, "ok": p is None, "problem": p, "detail" if p is None else "fix": d}

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from bridge.commands.render import csv_cell
 from bridge.config import Config
 from bridge.console import charts, data, messages
 from bridge.console.view import lang_of, refuse, render, requires
@@ -181,12 +182,6 @@ def _period(since: str, until: str) -> tuple[str, str] | None:
     return instant(lo), instant(hi + timedelta(days=1))
 
 
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @requires()
 async def export_csv(request: Request) -> Response:
     cfg = _cfg(request)
@@ -212,7 +207,7 @@ def _csv_rows(cfg: Config, span: tuple[str, str], chunk: int = 2000) -> Iterator
                   "hash"])
     with data.reader(cfg) as conn:
         for n, r in enumerate(views.audit_period(conn, *span), 1):
-            out.writerow([safe_cell(v) for v in (r.seq, r.at, r.run_id, r.kind, r.ref,
+            out.writerow([csv_cell(v) for v in (r.seq, r.at, r.run_id, r.kind, r.ref,
                                                    data.summary(r), r.data, r.prev_hash,
                                                    r.hash)])
             if n % chunk == 0:

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Config
-from mappings.mask import mask_name, redact
+from mappings.mask import mask_field
 from state import db
 from state.store import StateStore
-
-NAME_FIELDS = frozenset({"name", "contact_name", "recorder"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,9 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _show(key: str, value: Any) -> str:
+    """A payload value as the diff shows it: masked unless its field is on the allow-list
+    of non-personal fields (mappings/mask.py)."""
     if value is None:
         return "∅"
-    text = str(value)
-    return mask_name(text) if key in NAME_FIELDS else redact(text)
+    shown = mask_field(key, value)
+    return json.dumps(shown, ensure_ascii=False) if isinstance(shown, list | dict) else str(shown)

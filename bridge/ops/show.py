@@ -5,38 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge import logs
 from bridge.errors import ConfigError
 from bridge.ops.audit import Filter, select, summary
-from bridge.ops.dryrun import NAME_FIELDS
-from mappings.mask import mask_id, mask_name, mask_phone
+from mappings.mask import mask_field
 from state.admin import AdminQueries
 from state.store import RowKey
 
-NAME_KEYS = logs.NAME_KEYS | NAME_FIELDS | {"recorder", "姓名"}
-ID_KEYS = frozenset({"cert_no", "id_number", "certificateNo", "证件号码"})
-PHONE_KEYS = frozenset({"mobile", "phone", "link_phone", "contact_phone", "手机"})
 
-
-def masked(value: Any, key: str = "") -> Any:
-    """A value fit to show: names, ID numbers and phones masked by key, and every other
-    string run through the redaction of ID-number-like and phone-like text."""
-    if isinstance(value, dict):
-        return {k: masked(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [masked(v, key) for v in value]
-    if value is None or isinstance(value, bool | float):
-        return value
-    if isinstance(value, int) and key not in ID_KEYS | PHONE_KEYS:
-        return value
-    text = str(value)
-    if key in NAME_KEYS:
-        return mask_name(text)
-    if key in ID_KEYS:
-        return mask_id(text)
-    if key in PHONE_KEYS:
-        return mask_phone(text)
-    return logs.scrub(text)
+def masked(value: Any) -> Any:
+    """A source row or payload fit to show: each field on the allow-list of non-personal
+    fields as it is (free text redacted), every other one masked (mappings/mask.py)."""
+    return mask_field("", value)
 
 
 def show_document(q: AdminQueries, key: RowKey | None, ref: str, kind: str) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 from starlette.testclient import TestClient
 
+from bridge.commands.render import csv_cell
 from bridge.console import accounts, data
-from bridge.console.pages import safe_cell
 from bridge.console.security import IDLE_S, current_user
 from tests.system.consoleworld import (
     GET_PAGES,
@@ -181,7 +181,7 @@ def test_the_audit_export_is_csv_with_formula_safe_cells(client: TestClient) -> 
     assert answer.headers["content-type"].startswith("text/csv")
     lines = answer.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("seq,at,run_id,kind") and len(lines) > 10
-    assert [safe_cell(v) for v in ("=1+1", "+3", "-2", "@SUM(A1)", "ok")] == [
+    assert [csv_cell(v) for v in ("=1+1", "+3", "-2", "@SUM(A1)", "ok")] == [
         "'=1+1", "'+3", "'-2", "'@SUM(A1)", "ok"]
 
 
