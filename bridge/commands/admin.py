@@ -92,6 +92,8 @@ def _problem_parser(subparsers: Sub, kind: str) -> None:
     rt.add_argument("refs", nargs="*", metavar="REF", help="external_refs")
     rt.add_argument("--all", action="store_true", help=f"every one of the {what}")
     _filters(rt)
+    rt.add_argument("--yes", action="store_true",
+                    help=f"do not ask before retrying more than {CONFIRM_OVER} records")
     rt.add_argument("--json", action="store_true", help="one JSON object")
     rt.set_defaults(func=cmd_retry, kind=kind)
     dr = sub.add_parser("drop", help="give up on records (needs --yes; audited)",
@@ -245,6 +247,7 @@ def cmd_retry(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
         if not keys:
             print(f"no {KINDS[args.kind]} to retry")
             return 0
+        _confirm(len(keys), f"retry {len(keys)} {KINDS[args.kind]}", args.yes)
         with _progress(len(keys), "retry") as advance:
             report = retry(rt, keys, f"{args.kind} retry", vars(args),
                            force=args.kind == "dead-letters", progress=advance)
@@ -361,6 +364,35 @@ def handed_request(args: argparse.Namespace) -> handoff.Request | None:
     if kind not in HANDED:
         return None
     return handoff.Request(kind, {k: v for k, v in vars(args).items() if k != "func"})
+
+
+def confirm_handed(args: argparse.Namespace) -> None:
+    """Ask, before a command is handed to the running daemon, exactly what it asks when it
+    runs itself (more than CONFIRM_OVER rows needs --yes or a "y"; a drop always needs
+    --yes): a refusal queues nothing. The state file is only read (the daemon holds it)."""
+    from bridge.ops.resync import Selection, estimate, parse_since
+
+    kind = str(args.command)
+    if kind == "resync" and args.dry_run:
+        return
+    cfg = load_config(args.config)
+    store = StateStore.open(cfg.state.path, readonly=True)
+    try:
+        if kind == "resync":
+            cfg.source(args.source)
+            sel = Selection(args.source, args.entity, tuple(args.id),
+                            parse_since(args.since) if args.since else None,
+                            args.with_children)
+            total = estimate(store, sel)
+            _confirm(total, f"resync about {total} rows of {sel.source}", args.yes)
+        elif getattr(args, f"{kind.replace('-', '_')}_command", None) == "retry":
+            keys = _targets(AdminQueries(store), args)
+            _confirm(len(keys), f"retry {len(keys)} {KINDS[kind]}", args.yes)
+        elif not args.yes:
+            raise ConfigError(f"{kind} drop: pass --yes to drop {len(args.refs)} record(s); "
+                              "the action is recorded in the audit log")
+    finally:
+        store.close()
 
 
 def run_request(request: handoff.Request, daemon: Runtime) -> int:
