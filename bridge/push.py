@@ -84,6 +84,9 @@ class Pusher(Answers):
         self._inflight: set[Future[Delivery]] = set()  # the pump's requests (step)
         self._formed: dict[int, list[OutboxItem]] = {}  # batch id → its items, as formed
         self._claims: dict[Future[Delivery], str] = {}  # future → its batch's key
+        self.unreachable = None  # the platform refused connections: form nothing more
+        self._lead = None
+        self._lead_lock = threading.Lock()
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
@@ -94,7 +97,7 @@ class Pusher(Answers):
         self.mode = Mode.DRAIN
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
             for entity, op in PHASES:
-                if self._halt.is_set():
+                if self._halt.is_set() or self.unreachable is not None:
                     break
                 if entities and entity not in entities:
                     continue
@@ -102,6 +105,8 @@ class Pusher(Answers):
                                   if (b.entity, b.op) == (entity, op) and self._ours(b)],
                            None)
                 self._send(pool, [], (entity, op))
+        if self.unreachable is not None:  # the batches not tried stay in the outbox
+            raise self.unreachable
         return self.report
 
     def step(self, pool: ThreadPoolExecutor, entities: Collection[str] | None,
@@ -121,7 +126,7 @@ class Pusher(Answers):
         for n, (entity, op) in enumerate(PHASES):
             room = STEP_AHEAD * self.cfg.max_in_flight - len(self._inflight)
             if (room < self.cfg.max_in_flight or self._halt.is_set()
-                    or self.stop.is_set()):
+                    or self.stop.is_set() or self.unreachable is not None):
                 return
             if op != "upsert" or (entities and entity not in entities):
                 continue
@@ -172,7 +177,7 @@ class Pusher(Answers):
             self._submit(pool, batches, futures)
             while True:
                 if (formable and len(futures) <= low and not self.stop.is_set()
-                        and not self._halt.is_set()):
+                        and not self._halt.is_set() and self.unreachable is None):
                     assert phase is not None
                     formed = self._form(*phase, high - len(futures))
                     formable = bool(formed)
