@@ -97,10 +97,10 @@ class SyncEngine:
                     errors += self._pull_or_fail(self.cfg.source(name), entities, report)
             if errors and len(errors) == len(names):
                 raise errors[0]     # no healthy source: the cycle failed
-            if force:
-                safety.unpause(self.store, names)
-            else:
+            if not force:
                 safety.check_destructive(self.store, self.cfg.safety, names, live)
+            if force or not entities:  # a whole cycle passed the checks: no pause holds
+                safety.unpause(self.store, names)
             report.push = pump.finish() if pump else self.push(entities, names)
             pump = None
             self._receipts()
