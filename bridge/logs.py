@@ -85,6 +85,20 @@ def setup(path: str = "-", level: str = "info", *, max_bytes: int = 50_000_000,
     )
 
 
+def reopen() -> None:
+    """Reopen the log file at its path (after logrotate moved it away): the next line
+    goes to a new file of that name, created 0600."""
+    for handler in logging.getLogger("zybridge").handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()
+
+
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Log files (the current one and each one rotated) are created 0600: their lines are
     masked, but they still name refs, sources and hosts."""

@@ -69,8 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The daemon, handed the function that runs the admin requests queued while it holds
     the state file (the daemon itself knows nothing of commands)."""
     from bridge.commands.admin import run_request
+    from bridge.config import find_config_path
     from bridge.daemon import Daemon
     from bridge.ops import handoff
 
-    return Daemon(load_config(args.config),
-                  requests=partial(handoff.serve, run=run_request)).run()
+    return Daemon(load_config(args.config), requests=partial(handoff.serve, run=run_request),
+                  config_path=find_config_path(args.config)).run()
