@@ -21,6 +21,7 @@ from bridge import metrics
 from bridge.config import NationalConfig
 from bridge.errors import RejectedError, TransientError
 from bridge.national import BatchResponse, ItemResult, NationalClient, Unreachable
+from bridge.progress import Progress
 from bridge.ratelimit import TokenBucket
 from bridge.stage import Stager
 from state.audit import Entry, dead_letter_entry
@@ -71,6 +72,7 @@ class Answers:
     backoff_cap: float
     bucket: TokenBucket
     report: PushReport
+    progress: Progress
     stop: threading.Event
     _skip: set[str]
     _size: dict[tuple[str, str], int]
@@ -258,6 +260,7 @@ class Answers:
                                                  payload_sha256=item.hash, errors=dead))
         self.store.close_batch(batch.id, "done", response.status,
                                batch.attempts + 1)
+        self.progress.sent(batch.entity, len(items))
         self.store.audit(entries)
         for child in self.store.waiting_on_many([i.ref for i in acked]):
             self.stager.plan(child)

@@ -33,6 +33,7 @@ from bridge import configcheck, health, logs, reload, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop
 from bridge.national import NationalClient
+from bridge.progress import LogProgress
 from bridge.runtime import Runtime, open_adapter, secrets_of
 from bridge.sync import SyncEngine
 from state.db import utcnow
@@ -41,6 +42,7 @@ from state.store import StateStore
 
 log = structlog.get_logger("bridge.daemon")
 TZ = "Asia/Shanghai"
+PROGRESS_EVERY_S = 10.0   # a long cycle logs a progress line this often
 
 
 def trigger_for(src: SourceConfig) -> IntervalTrigger | CronTrigger:
@@ -199,7 +201,8 @@ class Daemon:
                           reason=reason)
                 return
             engine = SyncEngine(self.cfg, store, self.client, self.adapters, stop=self.stop,
-                                push_lock=self.push_lock)
+                                push_lock=self.push_lock,
+                                progress=LogProgress(log.info, PROGRESS_EVERY_S))
             structlog.contextvars.bind_contextvars(source=name)
             engine.cycle([name], kind="reconcile" if full else "daemon", full=full)
         except SafetyStop as exc:

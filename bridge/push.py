@@ -23,6 +23,7 @@ import structlog
 from bridge.answers import Answers, Delivery, PushReport, shared_bucket
 from bridge.config import NationalConfig
 from bridge.national import NationalClient
+from bridge.progress import Progress, Silent
 from bridge.refs import PATHS, PHASES, canonical, parent_refs, text_hash
 from bridge.stage import Stager, Verdict, effective
 from state.audit import Entry
@@ -58,8 +59,10 @@ class Pusher(Answers):
     def __init__(self, store: StateStore, stager: Stager, client: NationalClient,
                  cfg: NationalConfig, *, sleep: Callable[[float], None] = time.sleep,
                  rng: Callable[[], float] = random.random,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 progress: Progress | None = None) -> None:
         self.store = store
+        self.progress: Progress = progress or Silent()
         self.stager = stager
         self.client = client
         self.cfg = cfg

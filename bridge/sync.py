@@ -18,6 +18,7 @@ from bridge import metrics, safety
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, SafetyStop, TransientError
 from bridge.national import NationalClient
+from bridge.progress import Progress, Silent
 from bridge.pump import PushPump
 from bridge.push import Pusher, PushReport
 from bridge.stage import Stager
@@ -57,8 +58,10 @@ class SyncEngine:
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  sleep: Callable[[float], None] = time.sleep,
                  stop: threading.Event | None = None,
-                 push_lock: AbstractContextManager[Any] | None = None) -> None:
+                 push_lock: AbstractContextManager[Any] | None = None,
+                 progress: Progress | None = None) -> None:
         self.cfg = cfg
+        self.progress: Progress = progress or Silent()   # told of pages read, batches sent
         self.store = store
         self.client = client
         self.adapters = adapters
@@ -82,6 +85,7 @@ class SyncEngine:
         structlog.contextvars.bind_contextvars(run_id=report.run_id)
         status, error = "failed", None
         live = safety.live_count(self.store, names)
+        self._expect(names, entities)
         pump: PushPump | None = None
         try:
             if not full and live == 0:
@@ -127,6 +131,17 @@ class SyncEngine:
         log.info("cycle done", **report.as_dict())
         return report
 
+    def _expect(self, names: Sequence[str], entities: Collection[str] | None) -> None:
+        """Tell the progress observer how many rows each source and entity had last time
+        (nothing for a first backfill); nothing is counted when nobody watches."""
+        if isinstance(self.progress, Silent):
+            return
+        counts = self.store.status_counts()
+        for name in names:
+            for entity, by_status in counts.get(name, {}).items():
+                if not entities or entity in entities:
+                    self.progress.expect(name, entity, sum(by_status.values()))
+
     def _receipts(self) -> None:
         """The sheet files' receipts (bridge/receipts.py); never a failed cycle."""
         from bridge.receipts import write_receipts
@@ -148,7 +163,7 @@ class SyncEngine:
             return None
         pump = PushPump(self.store, self.stager, self.client, self.cfg.national,
                         entities=entities, sources=names, push_lock=self.push_lock,
-                        stop=self.stop, sleep=self.sleep)
+                        stop=self.stop, sleep=self.sleep, progress=self.progress)
         self._page_done = pump.staged
         return pump
 
@@ -158,7 +173,7 @@ class SyncEngine:
             raise ConfigError("no national client: this engine only stages (dry run)")
         with self.push_lock:
             pusher = Pusher(self.store, self.stager, self.client, self.cfg.national,
-                            sleep=self.sleep, stop=self.stop)
+                            sleep=self.sleep, stop=self.stop, progress=self.progress)
             return pusher.drain(entities, sources)
 
     # pulling and staging ----------------------------------------------------------------
@@ -215,6 +230,7 @@ class SyncEngine:
         ctx = self.context(src)
         mapping = get_mapping(src.mapping)
         rows = [(row, SourceText.of(row.data)) for row in page.rows]
+        read = Counter(row.entity for row, _ in rows)
         if stream is not None and not force:
             rows = self._changed(src.name, rows, report)
         results = [(row, data, _map_safely(mapping.map_row, row, ctx)) for row, data in rows]
@@ -226,6 +242,8 @@ class SyncEngine:
                 report.outcomes[type(result).__name__.lower()] += 1
             if stream is not None and page.cursor is not None:
                 self.store.set_cursor(src.name, stream, page.cursor)
+        for entity, n in read.items():
+            self.progress.read(src.name, entity, n)
         if self._page_done is not None:
             self._page_done()
         for row, _, result in results:

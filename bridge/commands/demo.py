@@ -71,8 +71,10 @@ def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
     # imported here: `import bridge.cli` stays quick for every other command
     from bridge import config as config_mod
     from bridge import logs
+    from bridge.commands.progress import bars
     from bridge.commands.status import print_status
     from bridge.ops.status import STATUSES, status_document
+    from bridge.progress import Silent
     from bridge.runtime import open_runtime
     from bridge.sandbox import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_JURISDICTION
     from bridge.testing.agency import AgencyServer
@@ -103,7 +105,10 @@ def run_demo(workdir: Path, *, volunteers: int = 60) -> int:
         cfg = config_mod.load(path)
         logs.setup(cfg.log.path, cfg.log.level)
         with open_runtime(cfg) as rt:
-            first = rt.engine.cycle()
+            with bars() as progress:   # rich bars when stderr is a terminal
+                rt.engine.progress = progress
+                first = rt.engine.cycle()
+            rt.engine.progress = Silent()
             second = rt.engine.cycle()
         stats = sandbox.stats()
         held = {e: len(sandbox.records(e)) for e in

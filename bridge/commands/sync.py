@@ -7,6 +7,7 @@ import sys
 from functools import partial
 
 from bridge import logs
+from bridge.commands.progress import bars
 from bridge.commands.render import Sub
 from bridge.runtime import load_config
 
@@ -47,7 +48,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"          {line}")
         print(f"{len(items)} item(s) would be sent; nothing was sent")
         return 0
-    with open_runtime(cfg) as rt:
+    with open_runtime(cfg) as rt, bars() as progress:
+        rt.engine.progress = progress   # rich bars when stderr is a terminal
         report = rt.engine.cycle(args.source or None, args.entity or None, force=args.force)
         push = report.push.as_dict() if report.push else {}
         print(f"run {report.run_id}: pulled {sum(report.pulled.values())} rows, "
