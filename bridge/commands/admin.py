@@ -27,6 +27,7 @@ from state.store import RowKey, StateStore
 
 if TYPE_CHECKING:  # the operations import the engine: only when a command runs
     from bridge.ops.resync import ActionReport, Outcome, Planned, Progress, Staged
+    from bridge.sync import SyncEngine
 
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 CONFIRM_OVER = 100
@@ -125,7 +126,7 @@ def cmd_resync(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
     with handoff.admin_runtime(cfg, daemon) as rt:
         total = estimate(rt.store, sel)
         _confirm(total, f"resync about {total} rows of {sel.source}", args.yes)
-        with _progress(total, "resync") as advance:
+        with _progress(total, "resync", None if daemon else rt.engine) as advance:
             report = resync(rt, sel, vars(args), force=args.force, progress=advance)
     return _print_report(report, "resynced", args.json)
 
@@ -141,10 +142,14 @@ def _confirm(total: int, what: str, yes: bool) -> None:
 
 
 @contextmanager
-def _progress(total: int, label: str) -> Iterator[Progress]:
-    """A rich progress bar (count, rate, ETA) on stderr when it is a terminal."""
+def _progress(total: int, label: str, engine: SyncEngine | None = None) -> Iterator[Progress]:
+    """A rich progress bar (count, rate, ETA) on stderr when it is a terminal; with the
+    engine, also its bars per source and entity (rows read, items sent)."""
     import rich.progress as rp
     from rich.console import Console
+
+    from bridge.commands.progress import Bars
+    from bridge.progress import Silent
 
     console = Console(stderr=True)
     bar = rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(),
@@ -152,14 +157,20 @@ def _progress(total: int, label: str) -> Iterator[Progress]:
                       rp.TextColumn("{task.fields[rate]}"), rp.TimeRemainingColumn(),
                       console=console, disable=not console.is_terminal)
     with bar:
-        task = bar.add_task(label, total=max(total, 1), rate="")
+        task = bar.add_task(label, total=max(total, 1), rate="", unit="")
+        if engine is not None and console.is_terminal:
+            engine.progress = Bars(bar)
 
         def advance(n: int) -> None:
             bar.advance(task, n)
             speed = bar.tasks[0].speed
             bar.update(task, rate=f"{speed:.0f} rows/s" if speed else "")
 
-        yield advance
+        try:
+            yield advance
+        finally:
+            if engine is not None:
+                engine.progress = Silent()
 
 
 def _print_dry(staged: Staged, plan: list[Planned], rows: list[Outcome], as_json: bool) -> None:
@@ -248,7 +259,7 @@ def cmd_retry(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
             print(f"no {KINDS[args.kind]} to retry")
             return 0
         _confirm(len(keys), f"retry {len(keys)} {KINDS[args.kind]}", args.yes)
-        with _progress(len(keys), "retry") as advance:
+        with _progress(len(keys), "retry", None if daemon else rt.engine) as advance:
             report = retry(rt, keys, f"{args.kind} retry", vars(args),
                            force=args.kind == "dead-letters", progress=advance)
     return _print_report(report, "retried", args.json)

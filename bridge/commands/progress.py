@@ -48,13 +48,14 @@ class Bars:
     def _reading(self, source: str, entity: str) -> rp.TaskID:
         key = f"{source} {entity}"
         if key not in self.reading:
-            self.reading[key] = self.bar.add_task(f"read {key}", total=None, unit="rows")
+            self.reading[key] = self.bar.add_task(f"read {key}", total=None, unit="rows",
+                                                     rate="")
         return self.reading[key]
 
     def _sending(self, entity: str) -> rp.TaskID:
         if entity not in self.sending:
             self.sending[entity] = self.bar.add_task(f"sent {entity}", total=None,
-                                                     unit="items")
+                                                     unit="items", rate="")
         return self.sending[entity]
 
 

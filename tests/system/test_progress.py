@@ -60,7 +60,7 @@ def test_the_engine_reports_every_row_read_and_item_sent(
 
 
 def _sync(tmp_path: Path, sandbox: SandboxProcess, store: Path, *,
-          terminal: bool) -> tuple[int, str]:
+          terminal: bool, command: tuple[str, ...] = ("sync",)) -> tuple[int, str]:
     config = helpers.write_config(
         tmp_path / "zybridge.toml",
         {"base_url": sandbox.base_url, "app_id": "haicang-demo",
@@ -70,7 +70,7 @@ def _sync(tmp_path: Path, sandbox: SandboxProcess, store: Path, *,
         log={"path": "bridge.jsonl", "level": "info"})
     env = {**os.environ, "ZYBRIDGE_APP_SECRET": DEMO_APP_SECRET, "COLUMNS": "160",
            "TERM": "xterm"}
-    argv = [sys.executable, "-m", "bridge", "--config", str(config), "sync"]
+    argv = [sys.executable, "-m", "bridge", "--config", str(config), *command]
     if not terminal:
         done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=120)
         return done.returncode, done.stderr.decode()
@@ -106,3 +106,16 @@ def test_sync_without_a_terminal_draws_nothing(
     code, err = _sync(tmp_path, sandbox, sample[0], terminal=False)
     assert code == 0, err
     assert "read haicang" not in err and "\x1b[" not in err
+
+
+def test_resync_on_a_terminal_draws_its_rows_and_the_bars_of_what_it_reads_and_sends(
+        tmp_path: Path, sandbox: SandboxProcess, sample: tuple[Path, SampleManifest]) -> None:
+    code, err = _sync(tmp_path, sandbox, sample[0], terminal=False)
+    assert code == 0, err
+    code, shown = _sync(tmp_path, sandbox, sample[0], terminal=True,
+                        command=("resync", "--source", "haicang", "--entity", "volunteer",
+                                 "--yes"))
+    assert code == 0, shown
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert "resync" in plain and "read haicang volunteer" in plain
+    assert "sent volunteer" in plain
