@@ -21,7 +21,8 @@ from bridge import metrics
 from bridge.config import NationalConfig
 from bridge.crashpoints import crashpoint
 from bridge.errors import RejectedError, TransientError
-from bridge.national import BatchResponse, ItemResult, NationalClient
+from bridge.national import BatchResponse, ItemResult, NationalClient, Unreachable
+from bridge.progress import Progress
 from bridge.ratelimit import TokenBucket
 from bridge.stage import Stager
 from state.audit import Entry, dead_letter_entry
@@ -30,6 +31,8 @@ from state.store import Batch, OutboxItem, StateStore
 log = structlog.get_logger("bridge.push")
 
 REF_NOT_FOUND_CYCLES = 3
+UNREACHABLE_ATTEMPTS = 3      # a refused connection is retried this often at most…
+UNREACHABLE_DEADLINE_S = 10.0  # …and for this long, whatever max_attempts and deadline_s say
 OK_STATUSES = {"created": "synced", "updated": "synced", "unchanged": "synced",
                "matched": "alias"}
 
@@ -70,12 +73,16 @@ class Answers:
     backoff_cap: float
     bucket: TokenBucket
     report: PushReport
+    progress: Progress
     stop: threading.Event
     _skip: set[str]
     _size: dict[tuple[str, str], int]
     _formed: dict[int, list[OutboxItem]]
     _claims: dict[Future[Delivery], str]
     _inflight: set[Future[Delivery]]
+    unreachable: Unreachable | None  # set by the first batch whose attempts found no platform
+    _lead: int | None  # the worker thread whose batch retries a refused connection
+    _lead_lock: threading.Lock
 
     def _release(self, refs: Iterable[str]) -> None:
         raise NotImplementedError
@@ -122,6 +129,9 @@ class Answers:
 
     def _deliver(self, batch: Batch) -> Delivery:
         delivery = Delivery(batch)
+        if self.unreachable is not None:  # another batch's attempts found no platform
+            delivery.error = self.unreachable
+            return delivery
         retrying = Retrying(
             stop=self._should_stop,
             wait=self._wait, retry=retry_if_exception_type(TransientError),
@@ -132,6 +142,11 @@ class Answers:
                     self._attempt(batch, delivery, attempt.retry_state.attempt_number)
         except Exception as exc:  # ConfigError, RejectedError, exhausted TransientError
             delivery.error = exc
+        with self._lead_lock:
+            if self._lead == threading.get_ident():  # the verdict on a refused connection
+                self._lead = None
+                if isinstance(delivery.error, Unreachable):
+                    self.unreachable = delivery.error
         return delivery
 
     def _attempt(self, batch: Batch, delivery: Delivery, number: int) -> None:
@@ -153,16 +168,31 @@ class Answers:
             raise
         finally:
             record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-            log.info("request", batch_key=batch.key, path=batch.path, attempt=number,
-                     status=record.get("status"), duration_ms=record["duration_ms"],
-                     error=record.get("error"))
+            emit = log.warning if "error" in record else log.info
+            emit("request failed" if "error" in record else "request", batch_key=batch.key,
+                 path=batch.path, attempt=number, status=record.get("status"),
+                 duration_ms=record["duration_ms"], error=record.get("error"))
 
     def _should_stop(self, state: RetryCallState) -> bool:
         """Attempts and the deadline bound a batch's retries in one cycle; a stop request
         ends them too (the batch stays persisted for the next cycle)."""
         elapsed = state.seconds_since_start or 0.0
-        return (state.attempt_number >= self.cfg.max_attempts
-                or elapsed >= self.cfg.deadline_s or self.stop.is_set())
+        attempts, deadline = self.cfg.max_attempts, self.cfg.deadline_s
+        if state.outcome is not None and isinstance(state.outcome.exception(), Unreachable):
+            if not self._leads():
+                return True  # one batch retries a refused connection; the others stay queued
+            attempts = min(attempts, UNREACHABLE_ATTEMPTS)
+            deadline = min(deadline, UNREACHABLE_DEADLINE_S)
+        return (state.attempt_number >= attempts or elapsed >= deadline
+                or self.stop.is_set() or self.unreachable is not None)
+
+    def _leads(self) -> bool:
+        """Whether this worker's batch is the one that retries a refused connection (the
+        first to meet one): the platform answers all batches or none."""
+        with self._lead_lock:
+            if self._lead is None:
+                self._lead = threading.get_ident()
+            return self._lead == threading.get_ident()
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -233,6 +263,7 @@ class Answers:
                                                  payload_sha256=item.hash, errors=dead))
         self.store.close_batch(batch.id, "done", response.status,
                                batch.attempts + 1)
+        self.progress.sent(batch.entity, len(items))
         self.store.audit(entries)
         for child in self.store.waiting_on_many([i.ref for i in acked]):
             self.stager.plan(child)

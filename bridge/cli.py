@@ -92,6 +92,7 @@ def _main(argv: Sequence[str] | None) -> int:
             request = admin.handed_request(args)
             if request is None:
                 raise
+            admin.confirm_handed(args)   # asked before the hand-off: a refusal queues nothing
             return handoff.submit(load_config(args.config), request, held,
                                   wait=not args.no_wait)
     except BridgeError as exc:

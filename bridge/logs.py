@@ -107,6 +107,20 @@ def _dumps(obj: Any, **kwargs: Any) -> str:
     return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
+def reopen() -> None:
+    """Reopen the log file at its path (after logrotate moved it away): the next line
+    goes to a new file of that name, created 0600."""
+    for handler in logging.getLogger("zybridge").handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()
+
+
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Log files (the current one and each one rotated) are created 0600: their lines are
     masked, but they still name refs, sources and hosts."""

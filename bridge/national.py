@@ -127,6 +127,8 @@ class NationalClient:
                                           headers=headers)
         except httpx.TimeoutException as exc:
             raise TransientError(f"{method} {path}: timed out") from exc
+        except httpx.ConnectError as exc:
+            raise Unreachable(self.base_url, exc) from exc
         except httpx.HTTPError as exc:
             raise TransientError(f"{method} {path}: {type(exc).__name__}") from exc
         self._raise_for_status(method, path, response)
@@ -160,6 +162,19 @@ class NationalClient:
         elif code in ("AUTH_SIGNATURE", "AUTH_UNKNOWN_APP"):
             text += "; check national.app_id and the app_secret's environment variable"
         return text
+
+
+class Unreachable(TransientError):
+    """No connection to the platform at all (refused, no route, no such host): retried a
+    few times only, and one batch's attempts speak for every batch of the cycle."""
+
+    def __init__(self, base_url: str, cause: Exception) -> None:
+        text = str(cause).lower()
+        why = ("connection refused" if "refused" in text else
+               "no such host" if "name or service" in text or "nodename" in text else
+               f"cannot connect ({type(cause).__name__})")
+        super().__init__(f"cannot reach {base_url} : {why}")
+        self.base_url = base_url
 
 
 def clock_skew(response: httpx.Response, now: float) -> float | None:

@@ -27,6 +27,7 @@ import structlog
 
 from bridge.config import NationalConfig
 from bridge.national import NationalClient
+from bridge.progress import Progress
 from bridge.push import Pusher, PushReport
 from bridge.stage import Stager
 from state.store import StateStore
@@ -42,11 +43,13 @@ class PushPump:
     def __init__(self, store: StateStore, stager: Stager, client: NationalClient,
                  cfg: NationalConfig, *, entities: Collection[str] | None,
                  sources: Sequence[str], push_lock: AbstractContextManager[Any],
-                 stop: threading.Event, sleep: Callable[[float], None]) -> None:
+                 stop: threading.Event, sleep: Callable[[float], None],
+                 progress: Progress | None = None) -> None:
         self._entities = entities
         self._sources = list(sources)
         self._push_lock = push_lock
-        self._pusher = Pusher(store, stager, client, cfg, sleep=sleep, stop=stop)
+        self._pusher = Pusher(store, stager, client, cfg, sleep=sleep, stop=stop,
+                              progress=progress)
         self._pool = ThreadPoolExecutor(cfg.max_in_flight, thread_name_prefix="pump")
         self._closed = False
 

@@ -24,6 +24,7 @@ from bridge.answers import Answers, Delivery, PushReport, shared_bucket
 from bridge.config import NationalConfig
 from bridge.crashpoints import crashpoint
 from bridge.national import NationalClient
+from bridge.progress import Progress, Silent
 from bridge.refs import PATHS, PHASES, canonical, parent_refs, text_hash
 from bridge.stage import Stager, Verdict, effective
 from state.audit import Entry
@@ -59,8 +60,10 @@ class Pusher(Answers):
     def __init__(self, store: StateStore, stager: Stager, client: NationalClient,
                  cfg: NationalConfig, *, sleep: Callable[[float], None] = time.sleep,
                  rng: Callable[[], float] = random.random,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 progress: Progress | None = None) -> None:
         self.store = store
+        self.progress: Progress = progress or Silent()
         self.stager = stager
         self.client = client
         self.cfg = cfg
@@ -85,6 +88,9 @@ class Pusher(Answers):
         self._inflight: set[Future[Delivery]] = set()  # the pump's requests (step)
         self._formed: dict[int, list[OutboxItem]] = {}  # batch id → its items, as formed
         self._claims: dict[Future[Delivery], str] = {}  # future → its batch's key
+        self.unreachable = None  # the platform refused connections: form nothing more
+        self._lead = None
+        self._lead_lock = threading.Lock()
 
     # the loop ----------------------------------------------------------------------
     def drain(self, entities: Collection[str] | None = None,
@@ -95,7 +101,7 @@ class Pusher(Answers):
         self.mode = Mode.DRAIN
         with ThreadPoolExecutor(self.cfg.max_in_flight, thread_name_prefix="push") as pool:
             for entity, op in PHASES:
-                if self._halt.is_set():
+                if self._halt.is_set() or self.unreachable is not None:
                     break
                 if entities and entity not in entities:
                     continue
@@ -103,6 +109,8 @@ class Pusher(Answers):
                                   if (b.entity, b.op) == (entity, op) and self._ours(b)],
                            None)
                 self._send(pool, [], (entity, op))
+        if self.unreachable is not None:  # the batches not tried stay in the outbox
+            raise self.unreachable
         return self.report
 
     def step(self, pool: ThreadPoolExecutor, entities: Collection[str] | None,
@@ -122,7 +130,7 @@ class Pusher(Answers):
         for n, (entity, op) in enumerate(PHASES):
             room = STEP_AHEAD * self.cfg.max_in_flight - len(self._inflight)
             if (room < self.cfg.max_in_flight or self._halt.is_set()
-                    or self.stop.is_set()):
+                    or self.stop.is_set() or self.unreachable is not None):
                 return
             if op != "upsert" or (entities and entity not in entities):
                 continue
@@ -173,7 +181,7 @@ class Pusher(Answers):
             self._submit(pool, batches, futures)
             while True:
                 if (formable and len(futures) <= low and not self.stop.is_set()
-                        and not self._halt.is_set()):
+                        and not self._halt.is_set() and self.unreachable is None):
                     assert phase is not None
                     formed = self._form(*phase, high - len(futures))
                     formable = bool(formed)

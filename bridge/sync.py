@@ -19,6 +19,7 @@ from bridge.config import Config, SourceConfig
 from bridge.crashpoints import crashpoint
 from bridge.errors import BridgeError, ConfigError, SafetyStop, TransientError
 from bridge.national import NationalClient
+from bridge.progress import Progress, Silent
 from bridge.pump import PushPump
 from bridge.push import Pusher, PushReport
 from bridge.stage import Stager
@@ -58,8 +59,10 @@ class SyncEngine:
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  sleep: Callable[[float], None] = time.sleep,
                  stop: threading.Event | None = None,
-                 push_lock: AbstractContextManager[Any] | None = None) -> None:
+                 push_lock: AbstractContextManager[Any] | None = None,
+                 progress: Progress | None = None) -> None:
         self.cfg = cfg
+        self.progress: Progress = progress or Silent()   # told of pages read, batches sent
         self.store = store
         self.client = client
         self.adapters = adapters
@@ -83,6 +86,7 @@ class SyncEngine:
         structlog.contextvars.bind_contextvars(run_id=report.run_id)
         status, error = "failed", None
         live = safety.live_count(self.store, names)
+        self._expect(names, entities)
         pump: PushPump | None = None
         try:
             if not full and live == 0:
@@ -98,10 +102,10 @@ class SyncEngine:
                     errors += self._pull_or_fail(self.cfg.source(name), entities, report)
             if errors and len(errors) == len(names):
                 raise errors[0]     # no healthy source: the cycle failed
-            if force:
-                safety.unpause(self.store, names)
-            else:
+            if not force:
                 safety.check_destructive(self.store, self.cfg.safety, names, live)
+            if force or not entities:  # a whole cycle passed the checks: no pause holds
+                safety.unpause(self.store, names)
             report.push = pump.finish() if pump else self.push(entities, names)
             pump = None
             self._receipts()
@@ -128,6 +132,17 @@ class SyncEngine:
         log.info("cycle done", **report.as_dict())
         return report
 
+    def _expect(self, names: Sequence[str], entities: Collection[str] | None) -> None:
+        """Tell the progress observer how many rows each source and entity had last time
+        (nothing for a first backfill); nothing is counted when nobody watches."""
+        if isinstance(self.progress, Silent):
+            return
+        counts = self.store.status_counts()
+        for name in names:
+            for entity, by_status in counts.get(name, {}).items():
+                if not entities or entity in entities:
+                    self.progress.expect(name, entity, sum(by_status.values()))
+
     def _receipts(self) -> None:
         """The sheet files' receipts (bridge/receipts.py); never a failed cycle."""
         from bridge.receipts import write_receipts
@@ -149,7 +164,7 @@ class SyncEngine:
             return None
         pump = PushPump(self.store, self.stager, self.client, self.cfg.national,
                         entities=entities, sources=names, push_lock=self.push_lock,
-                        stop=self.stop, sleep=self.sleep)
+                        stop=self.stop, sleep=self.sleep, progress=self.progress)
         self._page_done = pump.staged
         return pump
 
@@ -159,7 +174,7 @@ class SyncEngine:
             raise ConfigError("no national client: this engine only stages (dry run)")
         with self.push_lock:
             pusher = Pusher(self.store, self.stager, self.client, self.cfg.national,
-                            sleep=self.sleep, stop=self.stop)
+                            sleep=self.sleep, stop=self.stop, progress=self.progress)
             return pusher.drain(entities, sources)
 
     # pulling and staging ----------------------------------------------------------------
@@ -216,6 +231,7 @@ class SyncEngine:
         ctx = self.context(src)
         mapping = get_mapping(src.mapping)
         rows = [(row, SourceText.of(row.data)) for row in page.rows]
+        read = Counter(row.entity for row, _ in rows)
         if stream is not None and not force:
             rows = self._changed(src.name, rows, report)
         results = [(row, data, _map_safely(mapping.map_row, row, ctx)) for row, data in rows]
@@ -228,6 +244,8 @@ class SyncEngine:
             if stream is not None and page.cursor is not None:
                 self.store.set_cursor(src.name, stream, page.cursor)
         crashpoint("after_stage_page")
+        for entity, n in read.items():
+            self.progress.read(src.name, entity, n)
         if self._page_done is not None:
             self._page_done()
         for row, _, result in results:

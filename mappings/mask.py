@@ -106,11 +106,43 @@ _RULES: tuple[_Rule, ...] = (
 
 _ANY_DIGIT = re.compile(_D)
 
+# Keys, never values: what the audit log holds in clear, so that a log line and its audit
+# entry can be matched. A batch's idempotency key, an external_ref (source:entity:id, an
+# id of the local system or a keyed hash, never an ID number itself) and a national id.
+KEY_TOKENS = re.compile(
+    r"(?<![0-9A-Za-z])zyb-[0-9a-f]{32}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z])[OPSR][0-9]{12}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z])V[0-9]{16}[0-9A-Z](?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z_:])(?P<ref>[a-z0-9_]+:(?:organization|volunteer|project|service_record):)"
+    r"(?P<local>[0-9A-Za-z_\-.]*[0-9A-Za-z_])(?![0-9A-Za-z_])", re.ASCII)
+
 
 def redact(text: str) -> str:
-    """`text` with every ID-number-like and phone-like run masked."""
+    """`text` with every ID-number-like and phone-like run masked; keys (batch keys,
+    external refs, national ids) are left as they are."""
     if not _ANY_DIGIT.search(text):    # every rule needs a digit
         return text
+    parts: list[str] = []
+    at = 0
+    for key in KEY_TOKENS.finditer(text):
+        parts += [_redact_free(text[at:key.start()]), _keep(key)]
+        at = key.end()
+    parts.append(_redact_free(text[at:]))
+    return "".join(parts)
+
+
+def _keep(key: re.Match[str]) -> str:
+    """A key as it is; but the local id of a ref still loses a whole ID number or mobile
+    (a local system keyed by ID numbers must not leak them through its refs)."""
+    if key["ref"] is None:
+        return key[0]
+    local = key["local"]
+    for pattern, masker in _RULES[:3]:   # 18-character ID numbers, mobiles
+        local = pattern.sub(masker, local)
+    return key["ref"] + local
+
+
+def _redact_free(text: str) -> str:
     for pattern, masker in _RULES:
         text = pattern.sub(masker, text)
     return text

@@ -27,6 +27,7 @@ from state.store import RowKey, StateStore
 
 if TYPE_CHECKING:  # the operations import the engine: only when a command runs
     from bridge.ops.resync import ActionReport, Outcome, Planned, Progress, Staged
+    from bridge.sync import SyncEngine
 
 ENTITY_CHOICES = ("organization", "volunteer", "project", "service_record")
 CONFIRM_OVER = 100
@@ -95,6 +96,8 @@ def _problem_parser(subparsers: Sub, kind: str) -> None:
     rt.add_argument("refs", nargs="*", metavar="REF", help="external_refs")
     rt.add_argument("--all", action="store_true", help=f"every one of the {what}")
     _filters(rt)
+    rt.add_argument("--yes", action="store_true",
+                    help=f"do not ask before retrying more than {CONFIRM_OVER} records")
     rt.add_argument("--json", action="store_true", help="one JSON object")
     _verbose(rt)
     _no_wait(rt)
@@ -142,7 +145,7 @@ def cmd_resync(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
     with handoff.admin_runtime(cfg, daemon) as rt:
         total = estimate(rt.store, sel)
         _confirm(total, f"resync about {total} rows of {sel.source}", args.yes)
-        with _progress(total, "resync") as advance:
+        with _progress(total, "resync", None if daemon else rt.engine) as advance:
             report = resync(rt, sel, vars(args), force=args.force, progress=advance)
     return _print_report(report, "resynced", args.json, getattr(args, "verbose", False))
 
@@ -158,10 +161,14 @@ def _confirm(total: int, what: str, yes: bool) -> None:
 
 
 @contextmanager
-def _progress(total: int, label: str) -> Iterator[Progress]:
-    """A rich progress bar (count, rate, ETA) on stderr when it is a terminal."""
+def _progress(total: int, label: str, engine: SyncEngine | None = None) -> Iterator[Progress]:
+    """A rich progress bar (count, rate, ETA) on stderr when it is a terminal; with the
+    engine, also its bars per source and entity (rows read, items sent)."""
     import rich.progress as rp
     from rich.console import Console
+
+    from bridge.commands.progress import Bars
+    from bridge.progress import Silent
 
     console = Console(file=raw_stream(sys.stderr))   # its own escape codes, no values
     bar = rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(),
@@ -169,14 +176,20 @@ def _progress(total: int, label: str) -> Iterator[Progress]:
                       rp.TextColumn("{task.fields[rate]}"), rp.TimeRemainingColumn(),
                       console=console, disable=not console.is_terminal)
     with bar:
-        task = bar.add_task(label, total=max(total, 1), rate="")
+        task = bar.add_task(label, total=max(total, 1), rate="", unit="")
+        if engine is not None and console.is_terminal:
+            engine.progress = Bars(bar)
 
         def advance(n: int) -> None:
             bar.advance(task, n)
             speed = bar.tasks[0].speed
             bar.update(task, rate=f"{speed:.0f} rows/s" if speed else "")
 
-        yield advance
+        try:
+            yield advance
+        finally:
+            if engine is not None:
+                engine.progress = Silent()
 
 
 def _print_dry(staged: Staged, plan: list[Planned], rows: list[Outcome], as_json: bool) -> None:
@@ -281,7 +294,8 @@ def cmd_retry(args: argparse.Namespace, daemon: Runtime | None = None) -> int:
         if not keys:
             print(f"no {KINDS[args.kind]} to retry")
             return 0
-        with _progress(len(keys), "retry") as advance:
+        _confirm(len(keys), f"retry {len(keys)} {KINDS[args.kind]}", args.yes)
+        with _progress(len(keys), "retry", None if daemon else rt.engine) as advance:
             report = retry(rt, keys, f"{args.kind} retry", vars(args),
                            force=args.kind == "dead-letters", progress=advance)
     return _print_report(report, "retried", args.json, getattr(args, "verbose", False))
@@ -397,6 +411,35 @@ def handed_request(args: argparse.Namespace) -> handoff.Request | None:
     if kind not in HANDED:
         return None
     return handoff.Request(kind, {k: v for k, v in vars(args).items() if k != "func"})
+
+
+def confirm_handed(args: argparse.Namespace) -> None:
+    """Ask, before a command is handed to the running daemon, exactly what it asks when it
+    runs itself (more than CONFIRM_OVER rows needs --yes or a "y"; a drop always needs
+    --yes): a refusal queues nothing. The state file is only read (the daemon holds it)."""
+    from bridge.ops.resync import Selection, estimate, parse_since
+
+    kind = str(args.command)
+    if kind == "resync" and args.dry_run:
+        return
+    cfg = load_config(args.config)
+    store = StateStore.open(cfg.state.path, readonly=True)
+    try:
+        if kind == "resync":
+            cfg.source(args.source)
+            sel = Selection(args.source, args.entity, tuple(args.id),
+                            parse_since(args.since) if args.since else None,
+                            args.with_children)
+            total = estimate(store, sel)
+            _confirm(total, f"resync about {total} rows of {sel.source}", args.yes)
+        elif getattr(args, f"{kind.replace('-', '_')}_command", None) == "retry":
+            keys = _targets(AdminQueries(store), args)
+            _confirm(len(keys), f"retry {len(keys)} {KINDS[kind]}", args.yes)
+        elif not args.yes:
+            raise ConfigError(f"{kind} drop: pass --yes to drop {len(args.refs)} record(s); "
+                              "the action is recorded in the audit log")
+    finally:
+        store.close()
 
 
 def run_request(request: handoff.Request, daemon: Runtime) -> int:

@@ -9,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from bridge import logs
+from bridge.commands.progress import bars
 from bridge.commands.render import Sub
 from bridge.runtime import load_config
 
@@ -49,7 +50,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
         _print_dry(dry_run(cfg, args.source or None, args.entity or None), args.json)
         return 0
-    with open_runtime(cfg) as rt:
+    with open_runtime(cfg) as rt, bars() as progress:
+        rt.engine.progress = progress   # rich bars when stderr is a terminal
         report = rt.engine.cycle(args.source or None, args.entity or None, force=args.force)
         push = report.push.as_dict() if report.push else {}
         if args.json:
@@ -89,8 +91,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The daemon, handed the function that runs the admin requests queued while it holds
     the state file (the daemon itself knows nothing of commands)."""
     from bridge.commands.admin import run_request
+    from bridge.config import find_config_path
     from bridge.daemon import Daemon
     from bridge.ops import handoff
 
-    return Daemon(load_config(args.config),
-                  requests=partial(handoff.serve, run=run_request)).run()
+    return Daemon(load_config(args.config), requests=partial(handoff.serve, run=run_request),
+                  config_path=find_config_path(args.config)).run()

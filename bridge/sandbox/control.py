@@ -8,6 +8,7 @@ GET  /_sandbox/faults           the fault and rate settings
 POST /_sandbox/faults           change them: missing keys keep their value; "reset": true
                                 clears every fault first
 GET  /_sandbox/records/{entity} every record of every app: the tests' oracle
+GET  /_sandbox/counts           how many records of each entity (cheap at any size)
 """
 
 from __future__ import annotations
@@ -75,10 +76,13 @@ def routes(sandbox: Sandbox, token: str) -> list[Route]:
             return _json({"error": "unknown entity"}, 404)
         return _json(reads.oracle(sandbox.store, entity))
 
+    async def counts(request: Request) -> Response:
+        return _json(sandbox.store.counts())
+
     table: list[tuple[str, Endpoint, str]] = [
         ("/stats", stats, "GET"), ("/stats/reset", reset_stats, "POST"),
         ("/faults", get_faults, "GET"), ("/faults", set_faults, "POST"),
-        ("/records/{entity}", records, "GET")]
+        ("/records/{entity}", records, "GET"), ("/counts", counts, "GET")]
     return [Route(PREFIX + path, _guarded(token, handler), methods=[method])
             for path, handler, method in table]
 

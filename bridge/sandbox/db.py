@@ -206,6 +206,11 @@ class Store:
             (entity, since, last[0], last[1], app_id, limit)).fetchall()
         return [_row(r) for r in rows]
 
+    def counts(self) -> dict[str, int]:
+        """How many records of each entity the platform holds (revoked ones included)."""
+        rows = self.conn.execute("SELECT entity, COUNT(*) FROM records GROUP BY entity")
+        return {str(entity): int(n) for entity, n in rows}
+
     def all_of(self, entity: str) -> list[Row]:
         rows = self.conn.execute(_ROW + " WHERE entity = ? ORDER BY national_id", (entity,))
         return [_row(r) for r in rows]

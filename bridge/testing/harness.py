@@ -90,6 +90,11 @@ class SandboxProcess(ChildServer):
         drop_rate, burst_429, slow_rate, slow_ms, rate_per_s, burst, reads, reset."""
         return dict(self._control("POST", "/faults", settings))
 
+    def counts(self) -> dict[str, int]:
+        """How many records of each entity (`organization`, …) the platform holds, counted
+        by the sandbox: cheap where `records` would carry every record over HTTP."""
+        return {str(k): int(v) for k, v in self._control("GET", "/counts").items()}
+
     def records(self, entity: str) -> list[dict[str, Any]]:
         """Every record of every app: `organizations`, `volunteers`, `projects` or
         `service-records` (`service_record` and the other singular names work too)."""

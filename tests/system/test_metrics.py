@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import metrics, safety
 from bridge.config import Config
+from bridge.national import Unreachable
 from bridge.testing.harness import SandboxProcess
 from bridge.testing.sample import SampleManifest
 from state.store import StateStore
@@ -96,7 +98,8 @@ def test_the_outbox_age_is_0_when_empty_and_the_oldest_items_age_when_not(
         "base_url": f"http://127.0.0.1:{free_port()}/openapi/v1", "max_attempts": 1})})
     empty = scrape(dead)
     assert empty.get(("zybridge_outbox_oldest_age_seconds", ()), 0.0) == 0.0
-    cycle(dead)   # the platform refuses connections: everything stays in the outbox
+    with pytest.raises(Unreachable):   # the platform refuses connections:
+        cycle(dead)                    # everything stays in the outbox
     samples = scrape(dead)
     assert samples[("zybridge_outbox_items", ())] > 0
     assert samples[("zybridge_outbox_oldest_age_seconds", ())] > 0
