@@ -6,8 +6,8 @@ terminal, so scripts and logs see the same output as before."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 

@@ -70,7 +70,7 @@ def held(store: StateStore, entity: str, local_id: str) -> None:
 
 def drain(store: StateStore) -> list[str]:
     platform = Platform()
-    cfg = NationalConfig(base_url="http://platform.test/openapi/v1", app_id="app",
+    cfg = NationalConfig(base_url="https://platform.test/openapi/v1", app_id="app",
                          app_secret="secret-value", rate_per_s=1000.0, max_attempts=1)
     client = NationalClient(cfg.base_url, "app", "secret-value",
                             transport=httpx.MockTransport(platform))

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bridge import push
+from bridge import answers
 from bridge.config import NationalConfig
 from bridge.national import NationalClient
 from bridge.push import Delivery, Pusher
@@ -24,7 +24,7 @@ from tests.unit.test_phase_order import Platform
 @pytest.fixture
 def pusher(tmp_path: Path) -> Iterator[Pusher]:
     store = StateStore.open(tmp_path / "state.db")
-    cfg = NationalConfig(base_url="http://platform.test/openapi/v1", app_id="app",
+    cfg = NationalConfig(base_url="https://platform.test/openapi/v1", app_id="app",
                          app_secret="secret-value", rate_per_s=1000.0, max_attempts=1)
     client = NationalClient(cfg.base_url, "app", "secret-value",
                             transport=httpx.MockTransport(Platform()))
@@ -38,30 +38,30 @@ def batch(n: int, key: str) -> Batch:
 
 
 def test_a_key_is_claimed_once_until_released() -> None:
-    claims = push._Claims()
+    claims = answers._Claims()
     assert claims.claim("k1") and not claims.claim("k1")
     claims.release(["k1"])
     assert claims.claim("k1")
 
 
 def test_claims_are_per_key() -> None:
-    claims = push._Claims()
+    claims = answers._Claims()
     assert claims.claim("k1") and claims.claim("k2")
 
 
 def test_a_batch_another_pusher_holds_is_skipped_and_the_next_is_sent(
         pusher: Pusher) -> None:
     held, free = batch(1, "zyb-held-by-another"), batch(2, "zyb-free")
-    assert push._CLAIMED.claim(held.key)
+    assert answers._CLAIMED.claim(held.key)
     futures: set[Future[Delivery]] = set()
     try:
         with ThreadPoolExecutor(2) as pool:
             pusher._submit(pool, [held, free], futures)
             wait(futures)
         assert [f.result().batch.key for f in futures] == [free.key]
-        assert not push._CLAIMED.claim(free.key), "a sent batch keeps its key until applied"
+        assert not answers._CLAIMED.claim(free.key), "a sent batch keeps its key until applied"
     finally:
-        push._CLAIMED.release([held.key, free.key])
+        answers._CLAIMED.release([held.key, free.key])
 
 
 def test_a_key_is_released_when_its_send_cannot_start(pusher: Pusher) -> None:
@@ -70,5 +70,5 @@ def test_a_key_is_released_when_its_send_cannot_start(pusher: Pusher) -> None:
     b = batch(3, "zyb-never-sent")
     with pytest.raises(RuntimeError):
         pusher._submit(pool, [b], set())
-    assert push._CLAIMED.claim(b.key), "the key stayed claimed"
-    push._CLAIMED.release([b.key])
+    assert answers._CLAIMED.claim(b.key), "the key stayed claimed"
+    answers._CLAIMED.release([b.key])

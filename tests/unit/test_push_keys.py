@@ -43,7 +43,7 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
 
 def drain(store: StateStore, batch_size: int) -> Wire:
     wire = Wire()
-    cfg = NationalConfig(base_url="http://platform.test/openapi/v1", app_id="app",
+    cfg = NationalConfig(base_url="https://platform.test/openapi/v1", app_id="app",
                          app_secret="secret-value", rate_per_s=1000.0, max_attempts=1,
                          batch_size=batch_size)
     client = NationalClient(cfg.base_url, "app", "secret-value",
