@@ -15,8 +15,7 @@ from pathlib import Path
 from bridge.errors import StateError
 from state import migrations
 from state import seal as seals
-
-AUDIT_KEY_ENV = "ZYBRIDGE_AUDIT_KEY"
+from state.keys import key_from_env
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> Health:
     bad_keys = conn.execute("PRAGMA foreign_key_check").fetchall()
     problems += [f"foreign key: {table} row {rowid} names a missing {parent}"
                  for table, rowid, parent, _ in bad_keys[:10]]
-    verdict = seals.verify(conn, _audit_key())
+    verdict = seals.verify(conn, key_from_env())
     if not verdict.ok:
         problems.append(f"audit log broken at entry {verdict.broken_at}: {verdict.problem}")
     return Health(path, version, verdict.entries, tuple(problems))
@@ -148,11 +147,6 @@ def _open_ro(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA query_only = ON")
     return conn
-
-
-def _audit_key() -> bytes | None:
-    value = os.environ.get(AUDIT_KEY_ENV, "")
-    return value.encode("utf-8") if len(value) >= 16 else None
 
 
 def _why(exc: BaseException) -> str:
