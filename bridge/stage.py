@@ -15,7 +15,7 @@ from typing import Any
 from bridge.refs import REF_FIELDS, canonical, compose, parent_refs, payload_hash, text_hash
 from mappings.result import Deferred, Mapped, MapResult, Quarantined, Skipped
 from state.audit import Entry
-from state.store import RowKey, StateStore, source_text
+from state.store import NewRow, OutboxRow, RowKey, StateStore, source_text
 
 REVOKE_REASONS = {
     "deleted": "记录已在本地系统删除",
@@ -110,6 +110,24 @@ def _parent_state(store: StateStore, ref: str, strict: bool, batch_refs: Collect
     return "missing"
 
 
+class _Fresh:
+    """The writes of a page's never-seen rows, made in a few statements."""
+
+    def __init__(self) -> None:
+        self.rows: list[NewRow] = []
+        self.outbox: list[OutboxRow] = []
+        self.waits: list[tuple[RowKey, str, bool]] = []
+
+    def write(self, store: StateStore) -> None:
+        if self.outbox:
+            store.enqueue_new(self.outbox)
+        if self.rows:
+            store.put_rows_new(self.rows)
+        if self.waits:
+            store.add_waits(self.waits)
+        self.rows, self.outbox, self.waits = [], [], []
+
+
 class Stager:
     def __init__(self, store: StateStore) -> None:
         self.store = store
@@ -126,44 +144,47 @@ class Stager:
                                             for p in r.parts
                                             for ref, _ in parent_refs(r.entity, dict(p.payload))})
         seen: set[RowKey] = set()
+        fresh = _Fresh()
         for key, (result, source_row, modified) in zip(keys, staged, strict=True):
             if force or key in known or key in seen or result.base_ref in in_ledger:
+                fresh.write(self.store)  # the slow path reads what came before it
                 self.stage(source, result, source_row, modified, force=force)
                 parents.clear()  # the slow path may have changed the outbox
             else:
-                self._new(key, result, source_row, modified, parents)
+                self._new(key, result, source_row, modified, parents, fresh)
             seen.add(key)
+        fresh.write(self.store)
 
     def _new(self, key: RowKey, res: MapResult, source_row: Any, modified: str | None,
-             parents: dict[str, tuple[bool, bool]]) -> None:
+             parents: dict[str, tuple[bool, bool]], fresh: _Fresh) -> None:
         """A row never seen: nothing of its base is in the outbox, the ledger or the dead
-        letters, so staging it is writing it (and its outbox rows and waits) once."""
+        letters, so staging it is writing it (and its outbox rows and waits) once; the
+        writes of a page's new rows go in a few statements (`fresh`)."""
         if not isinstance(res, Mapped):
             self._new_other(key, res, source_row, modified)
             return
         waits: list[tuple[str, bool]] = []
         queued = 0
-        for suffix, payload in ((p.suffix, dict(p.payload)) for p in res.parts):
+        parts = [(p.suffix, dict(p.payload)) for p in res.parts]
+        for suffix, payload in parts:
             eff, part_waits, verdict = effective(self.store, res.entity, payload, strict=False,
                                                  known=parents)
             waits.extend(part_waits)
             if verdict is Verdict.BLOCKED:
                 continue
             ref = compose(res.base_ref, 1, suffix)
-            full = {**eff, "external_ref": ref}
-            text = canonical(full)
-            self.store.enqueue(ref, res.base_ref, key, "upsert", full, text_hash(text),
-                               text=text)
+            eff["external_ref"] = ref
+            text = canonical(eff)
+            fresh.outbox.append(OutboxRow(ref, res.base_ref, key, "upsert", text,
+                                          text_hash(text)))
             parents[ref] = (False, True)
             queued += 1
         blocked = any(required for _, required in waits)
         status = "pending" if queued else ("blocked" if blocked else "synced")
-        self.store.put_row(key, base_ref=res.base_ref, state="mapped", generation=1,
-                           parts=[(p.suffix, dict(p.payload)) for p in res.parts],
-                           warnings=[w.to_json() for w in res.warnings],
-                           source_row=source_row, modified=modified, status=status)
+        fresh.rows.append(NewRow(key, res.base_ref, status, parts,
+                                 [w.to_json() for w in res.warnings], source_row, modified))
         if waits:
-            self.store.set_waits(key, waits)
+            fresh.waits.extend((key, parent, required) for parent, required in waits)
 
     def _new_other(self, key: RowKey, res: MapResult, source_row: Any,
                    modified: str | None) -> None:

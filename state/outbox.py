@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from state import db
 from state.base import Queries, RowKey, _marks, dumps
@@ -34,6 +34,17 @@ class OutboxItem:
         return value
 
 
+class OutboxRow(NamedTuple):
+    """An upsert of a row never seen, as `enqueue_new` writes it."""
+
+    ref: str
+    base_ref: str
+    key: RowKey
+    op: str
+    text: str
+    hash: str
+
+
 @dataclass(frozen=True)
 class Batch:
     id: int
@@ -53,6 +64,16 @@ def _outbox(r: Sequence[Any]) -> OutboxItem:
 
 
 
+_ENQUEUE = (
+    "INSERT INTO outbox (ref, base_ref, source, entity, local_id, op, payload, hash, "
+    "force, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (ref) WHERE batch_id IS NULL DO UPDATE SET op = excluded.op, "
+    "payload = excluded.payload, hash = excluded.hash, "
+    "force = MAX(outbox.force, excluded.force), "
+    "ref_misses = CASE WHEN outbox.hash = excluded.hash THEN outbox.ref_misses "
+    "ELSE 0 END")
+
+
 class OutboxQueries(Queries):
     def pending_upsert(self, ref: str) -> bool:
         return self.conn.execute("SELECT 1 FROM outbox WHERE ref = ? AND op = 'upsert'",
@@ -63,15 +84,14 @@ class OutboxQueries(Queries):
                 text: str | None = None) -> None:
         """Add or replace the unsent outbox row of this ref (`text`: dumps(payload),
         when the caller has it already)."""
-        self.conn.execute(
-            "INSERT INTO outbox (ref, base_ref, source, entity, local_id, op, payload, hash, "
-            "force, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (ref) WHERE batch_id IS NULL DO UPDATE SET op = excluded.op, "
-            "payload = excluded.payload, hash = excluded.hash, "
-            "force = MAX(outbox.force, excluded.force), "
-            "ref_misses = CASE WHEN outbox.hash = excluded.hash THEN outbox.ref_misses "
-            "ELSE 0 END",
-            (ref, base_ref, *key, op, text or dumps(payload), digest, int(force), db.utcnow()))
+        self.conn.execute(_ENQUEUE, (ref, base_ref, *key, op, text or dumps(payload), digest,
+                                     int(force), db.utcnow()))
+
+    def enqueue_new(self, rows: Sequence[OutboxRow]) -> None:
+        """enqueue (not forced) for many items at once."""
+        now = db.utcnow()
+        self.conn.executemany(_ENQUEUE, [(r.ref, r.base_ref, *r.key, r.op, r.text, r.hash, 0,
+                                          now) for r in rows])
 
     def drop_unsent(self, ref: str) -> None:
         self.conn.execute("DELETE FROM outbox WHERE ref = ? AND batch_id IS NULL", (ref,))

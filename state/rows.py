@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.base import Cursor
 from state import db
@@ -26,6 +26,18 @@ class RowState:
     reasons: list[dict[str, str]]
 
 
+class NewRow(NamedTuple):
+    """A mapped row the state file has never seen, as `put_rows_new` writes it."""
+
+    key: RowKey
+    base_ref: str
+    status: str
+    parts: list[tuple[str, dict[str, Any]]]
+    warnings: list[Any]
+    source_row: Any
+    modified: str | None
+
+
 class SourceText(str):
     """A source row already serialized the way the state file stores it (dumps with
     `default=str`): stored and compared as is, never serialized twice."""
@@ -39,6 +51,18 @@ class SourceText(str):
 def source_text(source_row: Any) -> str:
     return source_row if isinstance(source_row, SourceText) else dumps(source_row)
 
+
+
+_PUT_ROW = (
+    "INSERT INTO rows (source, entity, local_id, base_ref, state, status, why, "
+    "generation, parts, reasons, warnings, source_row, not_before, modified, "
+    "first_seen, last_seen) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (source, entity, local_id) DO UPDATE SET base_ref = excluded.base_ref, "
+    "state = excluded.state, why = excluded.why, generation = excluded.generation, "
+    "parts = excluded.parts, reasons = excluded.reasons, warnings = excluded.warnings, "
+    "source_row = excluded.source_row, not_before = excluded.not_before, "
+    "modified = excluded.modified, last_seen = excluded.last_seen")
 
 
 class RowQueries(Queries):
@@ -74,18 +98,17 @@ class RowQueries(Queries):
                 source_row: Any = None, not_before: str | None = None,
                 modified: str | None = None, status: str = "pending") -> None:
         now = db.utcnow()
-        self.conn.execute(
-            "INSERT INTO rows (source, entity, local_id, base_ref, state, status, why, "
-            "generation, parts, reasons, warnings, source_row, not_before, modified, "
-            "first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (source, entity, local_id) DO UPDATE SET base_ref = excluded.base_ref, "
-            "state = excluded.state, why = excluded.why, generation = excluded.generation, "
-            "parts = excluded.parts, reasons = excluded.reasons, warnings = excluded.warnings, "
-            "source_row = excluded.source_row, not_before = excluded.not_before, "
-            "modified = excluded.modified, last_seen = excluded.last_seen",
-            (*key, base_ref, state, status, why, generation, _list(parts), _list(reasons),
-             _list(warnings), source_text(source_row), not_before, modified, now, now))
+        self.conn.execute(_PUT_ROW, (*key, base_ref, state, status, why, generation,
+                                     _list(parts), _list(reasons), _list(warnings),
+                                     source_text(source_row), not_before, modified, now, now))
+
+    def put_rows_new(self, rows: Sequence[NewRow]) -> None:
+        """put_row(state="mapped", generation=1) for many rows at once."""
+        now = db.utcnow()
+        self.conn.executemany(_PUT_ROW, [
+            (*r.key, r.base_ref, "mapped", r.status, None, 1, _list(r.parts), "[]",
+             _list(r.warnings), source_text(r.source_row), None, r.modified, now, now)
+            for r in rows])
 
     def set_status(self, key: RowKey, status: str) -> None:
         self.conn.execute("UPDATE rows SET status = ? WHERE source = ? AND entity = ? "
@@ -153,6 +176,12 @@ class RowQueries(Queries):
         self.conn.executemany(
             "INSERT OR REPLACE INTO waits (source, entity, local_id, parent_ref, required) "
             "VALUES (?, ?, ?, ?, ?)", [(*key, parent, int(req)) for parent, req in waits])
+
+    def add_waits(self, waits: Sequence[tuple[RowKey, str, bool]]) -> None:
+        """add_wait for many (key, parent, required) at once."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO waits (source, entity, local_id, parent_ref, required) "
+            "VALUES (?, ?, ?, ?, ?)", [(*k, parent, int(req)) for k, parent, req in waits])
 
     def add_wait(self, key: RowKey, parent: str, required: bool) -> None:
         self.conn.execute("INSERT OR REPLACE INTO waits (source, entity, local_id, parent_ref, "

@@ -16,11 +16,12 @@ from pathlib import Path
 from state import audit, db
 from state.base import RowKey, dumps
 from state.ledger import LedgerEntry, LedgerQueries
-from state.outbox import Batch, OutboxItem, OutboxQueries
-from state.rows import RowQueries, RowState, SourceText, source_text
+from state.outbox import Batch, OutboxItem, OutboxQueries, OutboxRow
+from state.rows import NewRow, RowQueries, RowState, SourceText, source_text
 from state.runs import RunQueries
 
-__all__ = ["Batch", "LedgerEntry", "OutboxItem", "RowKey", "RowState", "SourceText",
+__all__ = ["Batch", "LedgerEntry", "NewRow", "OutboxItem", "OutboxRow", "RowKey", "RowState",
+           "SourceText",
            "StateStore", "dumps", "source_text"]
 
 
