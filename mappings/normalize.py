@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from mappings.checks import CJK, MIDDLE_DOT, WHITE_SPACE, gb11643_check
 
@@ -36,6 +37,13 @@ def nfkc(value: str) -> str:
 def text(value: object) -> str | None:
     """Trimmed of Unicode White_Space (U+3000 and U+FEFF included); None when absent.
     Integers and integral floats read as their digits; other types are absent."""
+    if type(value) is str:      # nearly every value: no isinstance chain
+        return value.strip(WHITE_SPACE) or None
+    return _text_general(value)
+
+
+def _text_general(value: object) -> str | None:
+    """`text` for any type (the reference the fast path of `text` is tested against)."""
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -59,8 +67,13 @@ def multiline(value: object) -> str | None:
     return None if s is None else s.replace("\r\n", "\n").replace("\r", "\n")
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
+
+
 def integer(value: object) -> int | None:
     """An integer column: None when absent; ValueError when not a whole number."""
+    if type(value) is int:      # a database's integer (never a bool: its type is bool)
+        return value
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     if isinstance(value, int):
@@ -73,7 +86,7 @@ def integer(value: object) -> int | None:
     if s is None:
         return None
     s = nfkc(s)
-    if not re.fullmatch(r"[+-]?[0-9]{1,18}", s, re.ASCII):
+    if not _INTEGER.fullmatch(s):
         raise ValueError("not a whole number")
     return int(s)
 
@@ -126,18 +139,18 @@ def _clock(rest: str) -> tuple[timedelta, timezone]:
     return timedelta(hours=hour, minutes=minute, seconds=second), _offset(m[7])
 
 
-_PLAIN = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2}))?",
-                    re.ASCII)
+_PLAIN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}:[0-9]{2})?", re.ASCII)
 
 
 def _parse(s: str) -> datetime:
-    plain = _PLAIN.fullmatch(s)     # the common 'YYYY-MM-DD HH:MM:SS' of a database
-    if plain is not None and (plain[4] is None or (int(plain[4]) < 24 and int(plain[5]) < 60
-                                                   and int(plain[6]) < 60)):
-        if plain[4] is None:
-            return datetime(int(plain[1]), int(plain[2]), int(plain[3]), tzinfo=CST)
-        return datetime(int(plain[1]), int(plain[2]), int(plain[3]), int(plain[4]),
-                        int(plain[5]), int(plain[6]), tzinfo=CST)
+    """`_parse_general`, with a fast path for the common 'YYYY-MM-DD HH:MM:SS' (or a bare
+    date) of a database: C's fromisoformat reads exactly that shape; whatever it refuses
+    (hour 24, second 60, 2月30日) goes the general way, which decides."""
+    if _PLAIN.fullmatch(s):
+        try:
+            return datetime.fromisoformat(s).replace(tzinfo=CST)
+        except ValueError:
+            pass
     return _parse_general(s)
 
 
@@ -158,6 +171,22 @@ def to_datetime(value: object) -> datetime | None:
     """An aware datetime in +08:00, whole seconds; None when absent; ValueError when not
     a date. Reads 2016-08-08, 2016/8/8, 2016年8月8日, 20160808, each with an optional
     time (09:30, 09:30:00, 9时30分, T093000, …) and offset; a date alone is midnight."""
+    if type(value) is str:      # nearly every value
+        s = value.strip(WHITE_SPACE)
+        return _stamp(s) if s else None
+    return _to_datetime_general(value)
+
+
+@lru_cache(maxsize=4096)
+def _stamp(s: str) -> datetime:
+    """A trimmed date-time text as `to_datetime` reads it. Cached: a record's end time is
+    read twice (eligibility, then the field), and an activity's records share their
+    times; a datetime is immutable. A text that is no date raises each time."""
+    return _parse(s).replace(microsecond=0)
+
+
+def _to_datetime_general(value: object) -> datetime | None:
+    """`to_datetime` for any type (the reference its fast path is tested against)."""
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=CST)
         return aware.astimezone(CST).replace(microsecond=0)
@@ -177,6 +206,12 @@ def to_date(value: object) -> date | None:
 
 def iso_datetime(moment: datetime) -> str:
     """RFC 3339 in +08:00: YYYY-MM-DDTHH:MM:SS+08:00."""
+    t = moment.astimezone(CST)
+    return (t.replace(microsecond=0) if t.microsecond else t).isoformat()
+
+
+def iso_datetime_general(moment: datetime) -> str:
+    """`iso_datetime` field by field (the reference its isoformat is tested against)."""
     t = moment.astimezone(CST)
     return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
             f"T{t.hour:02d}:{t.minute:02d}:{t.second:02d}+08:00")

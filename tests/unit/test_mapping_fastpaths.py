@@ -1,0 +1,127 @@
+"""The fast paths of the mapping code read exactly what their general forms read: `text`
+and `to_datetime` for a plain str, `_parse` for a database's 'YYYY-MM-DD HH:MM:SS',
+`iso_datetime` by isoformat, and `service_parts` for a record within one day."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from mappings import normalize as n
+from mappings.checks import WHITE_SPACE
+
+CST = timezone(timedelta(hours=8))
+# the characters a near-database stamp is made of, and a few that look like them
+DIGITS = st.sampled_from("0123456789０１٢")
+SEPARATORS = st.sampled_from("-:T t/.年")
+SPACES = st.text(alphabet=st.sampled_from(WHITE_SPACE + "x"), max_size=2)
+
+
+def _outcome(fn: Callable[[Any], object], value: object) -> object:
+    """What `fn(value)` returns (with its UTC offset for a datetime), or that it raised."""
+    try:
+        result = fn(value)
+    except ValueError:
+        return "ValueError"
+    if isinstance(result, datetime):
+        return result, result.utcoffset()
+    return result
+
+
+@st.composite
+def stamps(draw: st.DrawFn) -> str:
+    """'YYYY-MM-DD HH:MM:SS' and near misses: other digits, separators, lengths, edges."""
+    year = draw(st.integers(0, 9999))
+    fields = [f"{year:04d}", f"{draw(st.integers(0, 13)):02d}",
+              f"{draw(st.integers(0, 32)):02d}"]
+    clock = [f"{draw(st.integers(0, 25)):02d}", f"{draw(st.integers(0, 61)):02d}",
+             f"{draw(st.integers(0, 61)):02d}"]
+    shape = draw(st.sampled_from(["date", "stamp", "stamp", "stamp"]))
+    s = "-".join(fields) + (draw(st.sampled_from(" T")) + ":".join(clock)
+                            if shape == "stamp" else "")
+    if draw(st.booleans()):      # one character replaced by a look-alike
+        i = draw(st.integers(0, len(s) - 1))
+        s = s[:i] + draw(st.one_of(DIGITS, SEPARATORS)) + s[i + 1:]
+    return draw(SPACES) + s + draw(SPACES)
+
+
+ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(),
+    st.decimals(allow_nan=False, allow_infinity=False), st.binary(max_size=8),
+    st.text(max_size=30), st.text(alphabet=st.sampled_from(WHITE_SPACE + "a1"), max_size=6),
+    st.datetimes(), st.dates(), st.lists(st.integers(), max_size=2))
+
+
+@given(ANY_VALUE)
+@example("\u3000 志愿 \ufeff")
+@example(b"\xff")
+@example(3.0)
+def test_text_reads_what_the_general_text_reads(value: object) -> None:
+    assert _outcome(n.text, value) == _outcome(n._text_general, value)
+
+
+@settings(max_examples=500)
+@given(st.one_of(stamps(), ANY_VALUE))
+@example("2024-05-06 24:00:00")
+@example("2024-05-06 23:59:60")
+@example("2024-02-30 10:00:00")
+@example("0000-01-01 00:00:00")
+@example("２０２４-05-06 09:30:00")
+@example(" 2024-05-06T09:30:00\u3000")
+def test_to_datetime_reads_what_the_general_form_reads(value: object) -> None:
+    assert _outcome(n.to_datetime, value) == _outcome(n._to_datetime_general, value)
+
+
+@settings(max_examples=500)
+@given(stamps())
+def test_the_stamp_parser_reads_what_the_general_parser_reads(value: str) -> None:
+    s = value.strip(WHITE_SPACE)
+    assert _outcome(n._parse, s) == _outcome(n._parse_general, s)
+
+
+def test_a_text_that_is_no_date_raises_every_time_it_is_read() -> None:
+    for _ in range(3):
+        try:
+            n.to_datetime("2024-02-30 10:00:00")
+        except ValueError:
+            continue
+        raise AssertionError("a date that does not exist was read")
+
+
+def test_a_cached_stamp_is_the_value_a_fresh_parse_gives() -> None:
+    first = n.to_datetime("2024-05-06 09:30:00")
+    n._stamp.cache_clear()
+    assert n.to_datetime("2024-05-06 09:30:00") == first == datetime(2024, 5, 6, 9, 30,
+                                                                        tzinfo=CST)
+
+
+OFFSETS = st.builds(lambda m: timezone(timedelta(minutes=m)), st.integers(-1439, 1439))
+
+
+@given(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31),
+                    timezones=OFFSETS))
+@example(datetime(999, 1, 2, 3, 4, 5, 999_999, tzinfo=CST))
+@example(datetime(2024, 5, 6, 0, 0, tzinfo=timezone(timedelta(hours=-11))))
+def test_iso_datetime_writes_what_the_field_by_field_form_writes(moment: datetime) -> None:
+    assert n.iso_datetime(moment) == n.iso_datetime_general(moment)
+
+
+@given(st.one_of(st.integers(), st.decimals(allow_nan=False, allow_infinity=False),
+                 st.floats(), st.booleans(), st.text(max_size=20)))
+@example(Decimal("3.0"))
+@example(True)
+def test_integer_reads_a_plain_int_as_itself(value: object) -> None:
+    out = _outcome(n.integer, value)
+    if type(value) is int:
+        assert out == value
+    elif isinstance(value, bool):
+        assert out == "ValueError"
+
+
+def test_a_date_object_is_midnight_local() -> None:
+    assert n.to_datetime(date(2024, 5, 6)) == datetime(2024, 5, 6, tzinfo=CST)
