@@ -173,16 +173,36 @@ def to_datetime(value: object) -> datetime | None:
     time (09:30, 09:30:00, 9时30分, T093000, …) and offset; a date alone is midnight."""
     if type(value) is str:      # nearly every value
         s = value.strip(WHITE_SPACE)
-        return _stamp(s) if s else None
+        return _stamp(s)[0] if s else None
     return _to_datetime_general(value)
 
 
+def to_datetime_text(value: object) -> tuple[datetime, str] | None:
+    """`to_datetime` of the value and the `iso_datetime` of that, in one go."""
+    if type(value) is str:
+        s = value.strip(WHITE_SPACE)
+        return _stamp(s) if s else None
+    moment = _to_datetime_general(value)
+    return None if moment is None else (moment, iso_datetime(moment))
+
+
 @lru_cache(maxsize=4096)
-def _stamp(s: str) -> datetime:
-    """A trimmed date-time text as `to_datetime` reads it. Cached: a record's end time is
-    read twice (eligibility, then the field), and an activity's records share their
-    times; a datetime is immutable. A text that is no date raises each time."""
-    return _parse(s).replace(microsecond=0)
+def _stamp(s: str) -> tuple[datetime, str]:
+    """A trimmed date-time text as `to_datetime` reads it, with its `iso_datetime`. A
+    database's 'YYYY-MM-DD HH:MM:SS' (or bare date) that C's fromisoformat reads needs no
+    formatting: the text is the same digits. Cached: a record's end time is read twice
+    (eligibility, then the field) and an activity's records share their times; the pair
+    is immutable. A text that is no date raises each time."""
+    if _PLAIN.fullmatch(s):
+        try:
+            naive = datetime.fromisoformat(s)
+        except ValueError:
+            pass
+        else:
+            iso = f"{s[:10]}T{s[11:]}+08:00" if len(s) > 10 else f"{s}T00:00:00+08:00"
+            return naive.replace(tzinfo=CST), iso
+    moment = _parse_general(s).replace(microsecond=0)
+    return moment, iso_datetime(moment)
 
 
 def _to_datetime_general(value: object) -> datetime | None:
@@ -206,8 +226,16 @@ def to_date(value: object) -> date | None:
 
 def iso_datetime(moment: datetime) -> str:
     """RFC 3339 in +08:00: YYYY-MM-DDTHH:MM:SS+08:00."""
-    t = moment.astimezone(CST)
-    return (t.replace(microsecond=0) if t.microsecond else t).isoformat()
+    if moment.tzinfo is CST:    # the moments to_datetime makes: equal means same fields
+        return _iso_cst(moment)
+    return iso_datetime_general(moment)
+
+
+@lru_cache(maxsize=4096)
+def _iso_cst(moment: datetime) -> str:
+    """`iso_datetime` of a moment in CST itself. Cached: a record's start and end are
+    written again as its part's (and its neighbours') span."""
+    return (moment.replace(microsecond=0) if moment.microsecond else moment).isoformat()
 
 
 def iso_datetime_general(moment: datetime) -> str:

@@ -5,15 +5,16 @@ and `to_datetime` for a plain str, `_parse` for a database's 'YYYY-MM-DD HH:MM:S
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from mappings import fields
 from mappings import normalize as n
-from mappings.checks import WHITE_SPACE
+from mappings.checks import WHITE_SPACE, Fields
 
 CST = timezone(timedelta(hours=8))
 # the characters a near-database stamp is made of, and a few that look like them
@@ -84,6 +85,24 @@ def test_the_stamp_parser_reads_what_the_general_parser_reads(value: str) -> Non
     assert _outcome(n._parse, s) == _outcome(n._parse_general, s)
 
 
+@settings(max_examples=500)
+@given(st.one_of(stamps(), ANY_VALUE))
+@example("2024-05-06")
+@example("2024-05-06T09:30:00")
+@example(datetime(2024, 5, 6, 9, 30, 1, 5))
+def test_a_moment_and_its_text_are_what_to_datetime_and_iso_datetime_give(
+        value: object) -> None:
+    expected = _outcome(n._to_datetime_general, value)
+    got = _outcome(n.to_datetime_text, value)
+    if isinstance(expected, tuple):
+        moment, offset = expected
+        assert isinstance(got, tuple)
+        assert got == (moment, n.iso_datetime_general(moment))
+        assert got[0].utcoffset() == offset
+    else:
+        assert got == expected
+
+
 def test_a_text_that_is_no_date_raises_every_time_it_is_read() -> None:
     for _ in range(3):
         try:
@@ -111,6 +130,13 @@ def test_iso_datetime_writes_what_the_field_by_field_form_writes(moment: datetim
     assert n.iso_datetime(moment) == n.iso_datetime_general(moment)
 
 
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
+@example(datetime(2024, 5, 6, 9, 30, 15, 999_999))
+def test_iso_datetime_of_a_cst_moment_is_the_field_by_field_text(naive: datetime) -> None:
+    moment = naive.replace(tzinfo=n.CST)
+    assert n.iso_datetime(moment) == n.iso_datetime_general(moment)
+
+
 @given(st.one_of(st.integers(), st.decimals(allow_nan=False, allow_infinity=False),
                  st.floats(), st.booleans(), st.text(max_size=20)))
 @example(Decimal("3.0"))
@@ -125,3 +151,31 @@ def test_integer_reads_a_plain_int_as_itself(value: object) -> None:
 
 def test_a_date_object_is_midnight_local() -> None:
     assert n.to_datetime(date(2024, 5, 6)) == datetime(2024, 5, 6, tzinfo=CST)
+
+
+SPAN_STARTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1))
+
+
+@settings(max_examples=300)
+@given(SPAN_STARTS, st.integers(1, 86_400), st.integers(0, 1_500),
+       st.sampled_from(["minutes", "hundredths"]), st.booleans())
+@example(datetime(2024, 5, 6, 23, 0), 3600, 60, "minutes", False)   # ends at midnight
+@example(datetime(2024, 5, 6, 9, 0), 30, 1, "minutes", True)         # 0.01 h > 30 s
+@example(datetime(2024, 5, 6, 9, 0), 60, 0, "hundredths", True)      # 0.00 h: no part
+def test_a_span_within_one_day_is_the_one_part_the_general_split_makes(
+        naive: datetime, seconds: int, amount: int, unit: str, utc: bool) -> None:
+    start = naive.replace(microsecond=0, tzinfo=CST)     # moments are whole seconds
+    end = start + timedelta(seconds=seconds)
+    if end > datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), CST):
+        end = datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), CST)
+    if utc:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+    whole = Fields(payload={"volunteer_external_ref": "s:volunteer:1", "start_at": "x",
+                            "end_at": "y", "content": "c"})
+    general = Fields(payload=dict(whole.payload))
+    fast = fields._whole_day(whole, start.astimezone(CST), end.astimezone(CST), amount,
+                             int((end - start).total_seconds()), unit)
+    slow = fields._day_parts(general, start, end, amount, unit)
+    assert fast == slow
+    assert [list(p.payload) for p in fast] == [list(p.payload) for p in slow]
+    assert whole.reasons == general.reasons
