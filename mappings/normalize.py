@@ -91,12 +91,15 @@ def integer(value: object) -> int | None:
     return int(s)
 
 
+_ITEM_SEPARATORS = re.compile("[、,;]")
+
+
 def items(value: object) -> list[str]:
     """A list joined by 、 , ， ; or ；: trimmed items, empty ones left out."""
     s = text(value)
     if s is None:
         return []
-    parts = re.split("[、,;]", nfkc(s))
+    parts = _ITEM_SEPARATORS.split(nfkc(s))
     return [p for p in (text(x) for x in parts) if p is not None]
 
 
@@ -201,6 +204,14 @@ def _stamp(s: str) -> tuple[datetime, str]:
         else:
             iso = f"{s[:10]}T{s[11:]}+08:00" if len(s) > 10 else f"{s}T00:00:00+08:00"
             return naive.replace(tzinfo=CST), iso
+    elif day := _DATE.fullmatch(s):     # a date alone, as birthdays are written: midnight
+        month, mday = (day[2], day[3]) if day[2] is not None else (day[4], day[5])
+        try:
+            moment = datetime(int(day[1]), int(month), int(mday), tzinfo=CST)
+        except ValueError:
+            pass
+        else:
+            return moment, iso_datetime(moment)
     moment = _parse_general(s).replace(microsecond=0)
     return moment, iso_datetime(moment)
 
@@ -251,6 +262,20 @@ def iso_date(day: date) -> str:
 
 # --- identity numbers, phones, areas, names -------------------------------------------
 
+_ID_MARKS = re.compile(r"[-()]")
+_DIAL_MARKS = re.compile(r"[\s\-().]")
+_PHONE_MARKS = re.compile(r"[\s\-()]")
+_MAINLAND_MOBILE = re.compile(r"(?:\+?86)?(1[3-9][0-9]{9})", re.ASCII)
+_HK_MACAU_MOBILE = re.compile(r"\+(85[23])([0-9]{8})", re.ASCII)
+_TAIWAN_MOBILE = re.compile(r"(?:\+886|0)0?(9[0-9]{8})", re.ASCII)
+_MOBILE_DIGITS = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_FIXED_LINE = re.compile(r"(0[0-9]{2,3})[\s-]+([0-9]{7,8})|\((0[0-9]{2,3})\)[\s-]*([0-9]{7,8})",
+                         re.ASCII)
+_FIXED_DIGITS = re.compile(r"0[0-9]{9,11}", re.ASCII)
+_SPACED_DOT = re.compile(rf"\s*{MIDDLE_DOT}\s*")
+_SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}])\s+(?=[{CJK}])")
+_CJK_ONLY = re.compile(f"[{CJK}]+")
+
 def compact(value: str) -> str:
     """NFKC (full-width → half-width), no white space, upper case."""
     return "".join(nfkc(value).split()).upper()
@@ -270,7 +295,7 @@ def id_number(value: object) -> str | None:
     s = text(value)
     if s is None:
         return None
-    number = re.sub(r"[-()]", "", compact(s))
+    number = _ID_MARKS.sub("", compact(s))
     if len(number) == 15 and number.isascii() and number.isdigit():
         return upgrade15(number)
     return number or None
@@ -280,7 +305,7 @@ def _dial(value: object) -> str | None:
     s = text(value)
     if s is None:
         return None
-    s = re.sub(r"[\s\-().]", "", nfkc(s))
+    s = _DIAL_MARKS.sub("", nfkc(s))
     return "+" + s[2:] if s.startswith("00") else s
 
 
@@ -290,11 +315,11 @@ def mobile(value: object) -> str | None:
     s = _dial(value)
     if s is None:
         return None
-    if m := re.fullmatch(r"(?:\+?86)?(1[3-9][0-9]{9})", s, re.ASCII):
+    if m := _MAINLAND_MOBILE.fullmatch(s):
         return m[1]
-    if m := re.fullmatch(r"\+(85[23])([0-9]{8})", s, re.ASCII):
+    if m := _HK_MACAU_MOBILE.fullmatch(s):
         return f"+{m[1]}{m[2]}"
-    if m := re.fullmatch(r"(?:\+886|0)0?(9[0-9]{8})", s, re.ASCII):
+    if m := _TAIWAN_MOBILE.fullmatch(s):
         return f"+886{m[1]}"
     return s
 
@@ -306,14 +331,13 @@ def contact_phone(value: object) -> str | None:
     if s is None:
         return None
     dialled = mobile(s)
-    if dialled is not None and re.fullmatch(r"1[3-9][0-9]{9}", dialled, re.ASCII):
+    if dialled is not None and _MOBILE_DIGITS.fullmatch(dialled):
         return dialled
     flat = nfkc(s)
-    if m := re.fullmatch(r"(0[0-9]{2,3})[\s-]+([0-9]{7,8})|\((0[0-9]{2,3})\)[\s-]*([0-9]{7,8})",
-                         flat, re.ASCII):
+    if m := _FIXED_LINE.fullmatch(flat):
         return f"{m[1] or m[3]}-{m[2] or m[4]}"
-    digits = re.sub(r"[\s\-()]", "", flat)
-    if re.fullmatch(r"0[0-9]{9,11}", digits, re.ASCII):
+    digits = _PHONE_MARKS.sub("", flat)
+    if _FIXED_DIGITS.fullmatch(digits):
         cut = 3 if digits[1] in "12" else 4
         return f"{digits[:cut]}-{digits[cut:]}"
     return flat
@@ -346,9 +370,16 @@ def person_name(value: object) -> str | None:
     s = text(value)
     if s is None or len(s) > MAX_NAME_CHARS:   # too long to be a name: left for the checks
         return s
+    if _CJK_ONLY.fullmatch(s):      # most names: nothing to change (NFKC keeps these)
+        return s
+    return _tidy_name(s)
+
+
+def _tidy_name(s: str) -> str | None:
+    """`person_name` of a trimmed text (its general form, which the fast path matches)."""
     s = nfkc(s).translate(_DOTS)
-    s = re.sub(rf"\s*{MIDDLE_DOT}\s*", MIDDLE_DOT, s)
-    s = re.sub(rf"(?<=[{CJK}])\s+(?=[{CJK}])", "", s)
+    s = _SPACED_DOT.sub(MIDDLE_DOT, s)
+    s = _SPACE_IN_CJK.sub("", s)
     return " ".join(s.split()) or None
 
 

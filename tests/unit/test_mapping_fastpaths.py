@@ -4,6 +4,7 @@ and `to_datetime` for a plain str, `_parse` for a database's 'YYYY-MM-DD HH:MM:S
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -12,7 +13,7 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mappings import fields
+from mappings import checks, fields
 from mappings import normalize as n
 from mappings.checks import WHITE_SPACE, Fields
 
@@ -51,6 +52,22 @@ def stamps(draw: st.DrawFn) -> str:
     return draw(SPACES) + s + draw(SPACES)
 
 
+@st.composite
+def written_dates(draw: st.DrawFn) -> str:
+    """A date alone as people write it (2024/5/6, 2024年5月6日, 20240506, …) and near
+    misses: three-digit days, a missing 日, a stray look-alike character."""
+    year = f"{draw(st.integers(0, 9999)):04d}"
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    width = draw(st.sampled_from(["{:d}", "{:02d}", "{:03d}"]))
+    form = draw(st.sampled_from(["{}-{}-{}", "{}/{}/{}", "{}.{}.{}", "{}年{}月{}日",
+                                 "{}年{}月{}", "{}{}{}", "{}/{}-{}"]))
+    s = form.format(year, width.format(month), width.format(day))
+    if draw(st.booleans()):
+        i = draw(st.integers(0, len(s) - 1))
+        s = s[:i] + draw(st.one_of(DIGITS, SEPARATORS)) + s[i + 1:]
+    return s
+
+
 ANY_VALUE = st.one_of(
     st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(),
     st.decimals(allow_nan=False, allow_infinity=False), st.binary(max_size=8),
@@ -66,8 +83,8 @@ def test_text_reads_what_the_general_text_reads(value: object) -> None:
     assert _outcome(n.text, value) == _outcome(n._text_general, value)
 
 
-@settings(max_examples=500)
-@given(st.one_of(stamps(), ANY_VALUE))
+@settings(max_examples=800)
+@given(st.one_of(stamps(), written_dates(), ANY_VALUE))
 @example("2024-05-06 24:00:00")
 @example("2024-05-06 23:59:60")
 @example("2024-02-30 10:00:00")
@@ -85,9 +102,11 @@ def test_the_stamp_parser_reads_what_the_general_parser_reads(value: str) -> Non
     assert _outcome(n._parse, s) == _outcome(n._parse_general, s)
 
 
-@settings(max_examples=500)
-@given(st.one_of(stamps(), ANY_VALUE))
+@settings(max_examples=800)
+@given(st.one_of(stamps(), written_dates(), ANY_VALUE))
 @example("2024-05-06")
+@example("1990年1月15日")
+@example("19900115")
 @example("2024-05-06T09:30:00")
 @example(datetime(2024, 5, 6, 9, 30, 1, 5))
 def test_a_moment_and_its_text_are_what_to_datetime_and_iso_datetime_give(
@@ -179,3 +198,44 @@ def test_a_span_within_one_day_is_the_one_part_the_general_split_makes(
     assert fast == slow
     assert [list(p.payload) for p in fast] == [list(p.payload) for p in slow]
     assert whole.reasons == general.reasons
+
+
+@given(st.text(alphabet=st.sampled_from(WHITE_SPACE + "ab\n\x00"), max_size=6),
+       st.integers(0, 3), st.integers(0, 6), st.booleans())
+@example("ab \n", 1, 5, False)
+@example("", 1, 5, True)
+def test_the_string_rules_are_the_ones_the_edge_pattern_gave(
+        value: str, lo: int, hi: int, multiline: bool) -> None:
+    edge = re.compile(f"^[{re.escape(WHITE_SPACE)}]|[{re.escape(WHITE_SPACE)}]$")
+    problem = checks.string_problem(value, lo, hi, multiline=multiline)
+    if edge.search(value) or not value.strip(WHITE_SPACE):
+        assert problem == ("INVALID_FORMAT", "white space at an end, or only white space")
+    else:
+        assert problem is None or "white space" not in problem[1]
+
+
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_the_id_check_digit_is_iso_7064_mod_11_2(body: str) -> None:
+    weights = [pow(2, 17 - i, 11) for i in range(17)]
+    total = sum(int(c) * w for c, w in zip(body, weights, strict=True))
+    assert checks.gb11643_check(body) == "10X98765432"[total % 11]
+
+
+CJK_TEXT = st.text(alphabet=st.characters(
+    codec="utf-8", categories=["Lo"], min_codepoint=0x3400, max_codepoint=0x3347F),
+    min_size=1, max_size=8)
+
+
+@given(CJK_TEXT)
+@example("林志贵")
+def test_a_name_of_cjk_characters_alone_is_what_the_general_tidying_gives(name: str) -> None:
+    expected = n._tidy_name(name) if n._CJK_ONLY.fullmatch(name) else None
+    if expected is not None:
+        assert n.person_name(name) == expected == name
+
+
+@given(st.one_of(CJK_TEXT, st.text(max_size=12)))
+def test_a_name_is_tidied_as_the_general_form_tidies_it(name: str) -> None:
+    s = n.text(name)
+    if s is not None and len(s) <= n.MAX_NAME_CHARS:
+        assert n.person_name(name) == n._tidy_name(s)
