@@ -45,6 +45,7 @@ _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC = re.compile(f"[{_USCC_CHARS}]{{18}}")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_ID_CODE_OFFSET = ord("0") * sum(_ID_WEIGHTS)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 # 港澳台居民居住证 numbers: sent as 01 (national-api.md §6), though 830000 is no GB/T 2260
 # code and so not in region_history.csv.
@@ -67,7 +68,8 @@ def gb11643_check(body: str) -> str:
     """The check character of an ID number's first 17 digits (ISO 7064 MOD 11-2)."""
     if len(body) != 17 or not body.isascii() or not body.isdigit():
         raise ValueError("an ID number body is 17 digits")
-    total = sum(map(operator.mul, map(int, body), _ID_WEIGHTS))
+    # Σ digit × weight, from the ASCII codes: Σ (code - 48) × weight
+    total = sum(map(operator.mul, body.encode("ascii"), _ID_WEIGHTS)) - _ID_CODE_OFFSET
     return _ID_CHECK[total % 11]
 
 
