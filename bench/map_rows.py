@@ -6,7 +6,7 @@ the code tables, a once-a-process cost shown apart as "setup" (ms). Each run is 
 (spawned) process, so no cache a run fills helps the next; the figures are the median
 of the runs. One table, or one JSON line with --json.
 
-    python -m bench.map_rows [--volunteers 5000] [--runs 3] [--store PATH] [--json]
+    python -m bench.map_rows [--volunteers 5000] [--runs 3] [--store PATH] [--mysql] [--json]
 
 The store is built with a fixed clock and seed, so a second run on the same --store
 (e.g. against another checkout: PYTHONPATH=<checkout> python bench/map_rows.py --store
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import re
 import statistics
 import sys
 import tempfile
@@ -46,11 +47,24 @@ def read_rows(store: Path) -> dict[str, list[SourceRow]]:
         source.close()
 
 
-def one_run(store: Path) -> dict[str, tuple[int, float]]:
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
+
+
+def as_mysql(row: SourceRow) -> SourceRow:
+    """The row as a MySQL server's driver gives it: DATETIME columns as naive datetimes
+    (SQLite gives their text)."""
+    data = {k: datetime.fromisoformat(v) if isinstance(v, str) and _STAMP.fullmatch(v) else v
+            for k, v in row.data.items()}
+    return SourceRow(row.entity, row.local_id, row.modified, data)
+
+
+def one_run(store: Path, mysql: bool = False) -> dict[str, tuple[int, float]]:
     """Per entity: rows and CPU seconds to map them all; "setup": the CPU seconds of
     mapping the first row of each entity before that (the code tables are read then,
     once a process)."""
     rows = read_rows(store)
+    if mysql:
+        rows = {e: [as_mysql(r) for r in batch] for e, batch in rows.items()}
     mapper = mappings.get("zhiyuanyun")
     started = time.process_time()
     for entity in ENTITIES:
@@ -65,13 +79,13 @@ def one_run(store: Path) -> dict[str, tuple[int, float]]:
     return out
 
 
-def measure(store: Path, runs: int) -> dict[str, dict[str, float]]:
+def measure(store: Path, runs: int, *, mysql: bool = False) -> dict[str, dict[str, float]]:
     """µs per row, the median of `runs` fresh processes, per entity and "total"."""
     spawn = multiprocessing.get_context("spawn")
     results = []
     for _ in range(runs):
         with spawn.Pool(1) as pool:
-            results.append(pool.apply(one_run, (store,)))
+            results.append(pool.apply(one_run, (store, mysql)))
     table: dict[str, dict[str, float]] = {}
     for entity in ENTITIES:
         count = results[0][entity][0]
@@ -99,12 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--store", type=Path, help="reuse (or build) the store at PATH")
     parser.add_argument("--json", action="store_true", help="one JSON line")
+    parser.add_argument("--mysql", action="store_true",
+                        help="date-time columns as datetimes, as a MySQL driver gives them")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         store = args.store or Path(folder) / "map_rows.db"
         if not store.exists():
             build_sample_store(store, volunteers=args.volunteers, seed=7, now=NOW)
-        table = measure(store, max(1, args.runs))
+        table = measure(store, max(1, args.runs), mysql=args.mysql)
     if args.json:
         print(json.dumps({"mappings": str(Path(mappings.__file__).parent), **table}))
     else:

@@ -180,6 +180,8 @@ def to_datetime(value: object) -> datetime | None:
     if type(value) is str:      # nearly every value
         s = value.strip(WHITE_SPACE)
         return _stamp(s)[0] if s else None
+    if type(value) is datetime and value.tzinfo is None:    # a MySQL DATETIME
+        return value.replace(tzinfo=CST, microsecond=0)
     return _to_datetime_general(value)
 
 
@@ -188,6 +190,9 @@ def to_datetime_text(value: object) -> tuple[datetime, str] | None:
     if type(value) is str:
         s = value.strip(WHITE_SPACE)
         return _stamp(s) if s else None
+    if type(value) is datetime and value.tzinfo is None:    # a MySQL DATETIME: local
+        whole = value.replace(microsecond=0) if value.microsecond else value
+        return whole.replace(tzinfo=CST), whole.isoformat() + "+08:00"
     moment = _to_datetime_general(value)
     return None if moment is None else (moment, iso_datetime(moment))
 

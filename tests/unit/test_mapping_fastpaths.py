@@ -109,6 +109,8 @@ def test_the_stamp_parser_reads_what_the_general_parser_reads(value: str) -> Non
 @example("19900115")
 @example("2024-05-06T09:30:00")
 @example(datetime(2024, 5, 6, 9, 30, 1, 5))
+@example(datetime(999, 1, 2, 3, 4, 5))
+@example(datetime(1, 1, 1, 0, 0, 0, 1))
 def test_a_moment_and_its_text_are_what_to_datetime_and_iso_datetime_give(
         value: object) -> None:
     expected = _outcome(n._to_datetime_general, value)
