@@ -4,7 +4,8 @@ Deterministic: a sample 志愿云 store built with a fixed seed and clock, read 
 SQL adapter as the engine reads it; then the same rows and the demo sheet and agency rows
 with one to three columns replaced by messy values (odd date forms, full-width digits,
 bytes, floats, Decimals, booleans, datetime objects, control characters, …) drawn from a
-seeded `random.Random`, so the corpus is the same on every run and every machine.
+seeded `random.Random`, so the corpus is the same on every run and every machine; and
+the store's rows with their date-times as datetimes, as a MySQL driver reads them.
 
 Run as a script to write every canonical result line of a group to a file (for a diff
 when the digest changes): `python -m tests.unit.golden_rows OUT_DIR`.
@@ -16,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -125,6 +127,16 @@ def span_record(rng: random.Random, data: Mapping[str, Any]) -> dict[str, Any]:
             "record_time": (end + timedelta(minutes=rng.randint(-5, 90))).strftime(form)}
 
 
+_DB_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
+
+
+def as_mysql(row: SourceRow) -> SourceRow:
+    """The row as a MySQL driver gives it: DATETIME columns as naive datetimes."""
+    data = {k: datetime.fromisoformat(v) if isinstance(v, str) and _DB_STAMP.fullmatch(v)
+            else v for k, v in row.data.items()}
+    return SourceRow(row.entity, row.local_id, row.modified, data)
+
+
 # --- the corpus -----------------------------------------------------------------------
 
 Group = tuple[str, str, list[SourceRow]]   # (mapping, group name, rows)
@@ -186,6 +198,8 @@ def groups(folder: Path) -> Iterator[Group]:
         mutated = [SourceRow(r.entity, r.local_id, r.modified, mutate(rng, r.data))
                    for r in rows for _ in range(2 if entity == "service_record" else 4)]
         yield "zhiyuanyun", f"messy/{entity}", mutated
+    for entity in ORDER:
+        yield "zhiyuanyun", f"mysql/{entity}", [as_mysql(r) for r in by_entity[entity]]
     spans = [SourceRow(r.entity, r.local_id, r.modified, span_record(rng, r.data))
              for r in by_entity["service_record"] for _ in range(2)]
     yield "zhiyuanyun", "spans/service_record", spans
