@@ -219,7 +219,7 @@ def _stamp(s: str) -> tuple[datetime, str]:
         except ValueError:
             pass
         else:
-            return moment, iso_datetime(moment)
+            return moment, moment.isoformat()   # midnight in CST: the RFC 3339 text
     moment = _parse_general(s).replace(microsecond=0)
     return moment, iso_datetime(moment)
 
@@ -283,6 +283,7 @@ _FIXED_DIGITS = re.compile(r"0[0-9]{9,11}", re.ASCII)
 _SPACED_DOT = re.compile(rf"\s*{MIDDLE_DOT}\s*")
 _SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}])\s+(?=[{CJK}])")
 _CJK_ONLY = re.compile(f"[{CJK}]+")
+
 
 def compact(value: str) -> str:
     """NFKC (full-width → half-width), no white space, upper case."""
