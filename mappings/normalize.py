@@ -186,13 +186,14 @@ def to_datetime(value: object) -> datetime | None:
 
 
 def to_datetime_text(value: object) -> tuple[datetime, str] | None:
-    """`to_datetime` of the value and the `iso_datetime` of that, in one go."""
+    """`to_datetime` of the value and the `iso_datetime` of that, in one go. The pair is
+    remembered: a service record's start and end are written again as its part's."""
     if type(value) is str:
         s = value.strip(WHITE_SPACE)
-        return _stamp(s) if s else None
+        return _remember(*_stamp(s)) if s else None
     if type(value) is datetime and value.tzinfo is None:    # a MySQL DATETIME: local
         whole = value.replace(microsecond=0) if value.microsecond else value
-        return whole.replace(tzinfo=CST), whole.isoformat() + "+08:00"
+        return _remember(whole.replace(tzinfo=CST), whole.isoformat() + "+08:00")
     moment = _to_datetime_general(value)
     return None if moment is None else (moment, iso_datetime(moment))
 
@@ -246,15 +247,24 @@ def to_date(value: object) -> date | None:
 def iso_datetime(moment: datetime) -> str:
     """RFC 3339 in +08:00: YYYY-MM-DDTHH:MM:SS+08:00."""
     if moment.tzinfo is CST:    # the moments to_datetime makes: equal means same fields
-        return _iso_cst(moment)
+        known = _ISO_TEXTS.get(moment)
+        if known is not None:
+            return known
+        return _remember(moment, moment.replace(microsecond=0).isoformat())[1]
     return iso_datetime_general(moment)
 
 
-@lru_cache(maxsize=4096)
-def _iso_cst(moment: datetime) -> str:
-    """`iso_datetime` of a moment in CST itself. Cached: a record's start and end are
-    written again as its part's (and its neighbours') span."""
-    return (moment.replace(microsecond=0) if moment.microsecond else moment).isoformat()
+# CST moment → its text, for the moments just read or written (bounded: emptied when full)
+_ISO_TEXTS: dict[datetime, str] = {}
+_ISO_TEXTS_MAX = 8192
+
+
+def _remember(moment: datetime, iso: str) -> tuple[datetime, str]:
+    if moment.tzinfo is CST:
+        if len(_ISO_TEXTS) >= _ISO_TEXTS_MAX:
+            _ISO_TEXTS.clear()
+        _ISO_TEXTS[moment] = iso
+    return moment, iso
 
 
 def iso_datetime_general(moment: datetime) -> str:

@@ -241,3 +241,22 @@ def test_a_name_is_tidied_as_the_general_form_tidies_it(name: str) -> None:
     s = n.text(name)
     if s is not None and len(s) <= n.MAX_NAME_CHARS:
         assert n.person_name(name) == n._tidy_name(s)
+
+
+def test_the_remembered_texts_stay_bounded() -> None:
+    start = datetime(2024, 5, 6, tzinfo=CST)
+    for i in range(n._ISO_TEXTS_MAX + 10):
+        n.iso_datetime(start + timedelta(seconds=i))
+    assert 0 < len(n._ISO_TEXTS) <= n._ISO_TEXTS_MAX
+    later = start + timedelta(seconds=n._ISO_TEXTS_MAX + 9)
+    assert n.iso_datetime(later) == n.iso_datetime_general(later)
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)),
+       st.booleans())
+def test_a_moment_read_is_written_back_as_the_text_it_was_read_with(
+        naive: datetime, as_text: bool) -> None:
+    value: object = naive.strftime("%Y-%m-%d %H:%M:%S") if as_text else naive
+    read = n.to_datetime_text(value)
+    assert read is not None
+    assert n.iso_datetime(read[0]) == read[1] == n.iso_datetime_general(read[0])
