@@ -200,11 +200,9 @@ def to_datetime_text(value: object) -> tuple[datetime, str] | None:
 
 @lru_cache(maxsize=4096)
 def _stamp(s: str) -> tuple[datetime, str]:
-    """A trimmed date-time text as `to_datetime` reads it, with its `iso_datetime`. A
-    database's 'YYYY-MM-DD HH:MM:SS' (or bare date) that C's fromisoformat reads needs no
-    formatting: the text is the same digits. Cached: a record's end time is read twice
-    (eligibility, then the field) and an activity's records share their times; the pair
-    is immutable. A text that is no date raises each time."""
+    """A trimmed text as `to_datetime` reads it, and its `iso_datetime` (for a database's
+    'YYYY-MM-DD HH:MM:SS', the same digits). Cached: a record's end is read twice, and an
+    activity's records share their times. A text that is no date raises each time."""
     if _PLAIN.fullmatch(s):
         try:
             naive = datetime.fromisoformat(s)
