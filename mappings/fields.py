@@ -7,7 +7,7 @@ the parts (local-sources.md §A, "Overnight service": it holds for every source)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from mappings import codes
 from mappings.checks import (
@@ -20,6 +20,7 @@ from mappings.checks import (
     unknown_township,
 )
 from mappings.normalize import (
+    CST,
     apportion,
     area_id,
     contact_phone,
@@ -34,7 +35,7 @@ from mappings.normalize import (
     minute_cap,
     text,
     to_date,
-    to_datetime,
+    to_datetime_text,
 )
 from mappings.result import Part, ref
 
@@ -155,18 +156,19 @@ def put_datetime(f: Fields, name: str, value: object, column: str, *, required: 
                  now: datetime | None = None) -> datetime | None:
     """A datetime in +08:00; not before 1900, and not after `now` when it is given."""
     try:
-        moment = to_datetime(value)
+        read = to_datetime_text(value)
     except ValueError:
         f.flag(name, ("INVALID_FORMAT", f"{column} is not a date and time"), required=required)
         return None
-    if moment is None:
+    if read is None:
         f.missing(name, column, required=required)
         return None
+    moment, iso = read
     problem = instant_problem(moment, now)
     if problem is not None:
         f.flag(name, problem, required=required)
         return None
-    f.put(name, iso_datetime(moment))
+    f.put(name, iso)
     return moment
 
 
@@ -232,10 +234,44 @@ def service_parts(f: Fields, start: datetime | None, end: datetime | None,
     seconds = int((end - start).total_seconds())
     if amount is None:
         return ()
-    per_hour, cap = (60, minute_cap) if unit == "minutes" else (100, hundredth_cap)
+    per_hour = 60 if unit == "minutes" else 100
     if amount * 3600 > seconds * per_hour:
         f.refuse("hours", "OUT_OF_RANGE", f"more {unit} than the span from start to end holds")
         return ()
+    first, stop = start.astimezone(CST), end.astimezone(CST)
+    if seconds > 0 and amount >= 0 and stop <= _next_midnight(first):
+        return _whole_day(f, first, stop, amount, seconds, unit)
+    return _day_parts(f, first, stop, amount, unit)
+
+
+def _next_midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date() + timedelta(days=1), time(), CST)
+
+
+def _whole_day(f: Fields, start: datetime, end: datetime, amount: int, seconds: int,
+               unit: str) -> tuple[Part, ...]:
+    """`_day_parts` of a span within one day (nearly every record): one part, which
+    gets all of `amount`."""
+    share = hours(amount) if unit == "minutes" else amount / 100
+    if share * 3600 > seconds:
+        f.refuse("hours", "OUT_OF_RANGE", f"the {unit} cannot be divided among the days")
+        return ()
+    if not share > 0:
+        return ()
+    payload = {k: v for k, v in f.payload.items() if k not in _SPAN_FIELDS}
+    payload["start_at"] = iso_datetime(start)
+    payload["end_at"] = iso_datetime(end)
+    payload["hours"] = share
+    return (Part("", payload),)
+
+
+_SPAN_FIELDS = frozenset({"start_at", "end_at", "hours"})
+
+
+def _day_parts(f: Fields, start: datetime, end: datetime, amount: int,
+               unit: str) -> tuple[Part, ...]:
+    """The parts of any span, cut at each midnight, `amount` divided among them."""
+    cap = minute_cap if unit == "minutes" else hundredth_cap
     spans = day_spans(start, end)
     weights = [int((b - a).total_seconds()) for a, b in spans]
     shares = apportion(amount, weights, cap)
@@ -243,7 +279,7 @@ def service_parts(f: Fields, start: datetime | None, end: datetime | None,
     if any(h * 3600 > w for h, w in zip(as_hours, weights, strict=True)):
         f.refuse("hours", "OUT_OF_RANGE", f"the {unit} cannot be divided among the days")
         return ()
-    common = {k: v for k, v in f.payload.items() if k not in ("start_at", "end_at", "hours")}
+    common = {k: v for k, v in f.payload.items() if k not in _SPAN_FIELDS}
     single = len(spans) == 1
     return tuple(
         Part("" if single else f".d{i}",

@@ -6,8 +6,8 @@ a value that cannot be made right comes back in its best cleaned form (or, for d
 and numbers, raises ValueError) and `checks` refuses it. Source times without an offset
 are local, UTC+08:00 (`CST`).
 
-Also here: the split of a service span at each midnight it crosses, the division of its
-minutes among the parts, and minutes → hours.
+The split of a service span at each midnight it crosses, the division of its minutes
+among the parts, and minutes → hours are in `mappings.spans` (and importable from here).
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from fractions import Fraction
+from functools import lru_cache
 
 from mappings.checks import CJK, MIDDLE_DOT, WHITE_SPACE, gb11643_check
+from mappings.spans import CST as CST
+from mappings.spans import apportion as apportion
+from mappings.spans import day_spans as day_spans
+from mappings.spans import hours as hours
+from mappings.spans import hundredth_cap as hundredth_cap
+from mappings.spans import minute_cap as minute_cap
 
-CST = timezone(timedelta(hours=8))
 MAX_DATE_CHARS = 64
 MAX_NAME_CHARS = 100
 
@@ -36,6 +40,13 @@ def nfkc(value: str) -> str:
 def text(value: object) -> str | None:
     """Trimmed of Unicode White_Space (U+3000 and U+FEFF included); None when absent.
     Integers and integral floats read as their digits; other types are absent."""
+    if type(value) is str:      # nearly every value: no isinstance chain
+        return value.strip(WHITE_SPACE) or None
+    return _text_general(value)
+
+
+def _text_general(value: object) -> str | None:
+    """`text` for any type (the reference the fast path of `text` is tested against)."""
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -59,8 +70,13 @@ def multiline(value: object) -> str | None:
     return None if s is None else s.replace("\r\n", "\n").replace("\r", "\n")
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
+
+
 def integer(value: object) -> int | None:
     """An integer column: None when absent; ValueError when not a whole number."""
+    if type(value) is int:      # a database's integer (never a bool: its type is bool)
+        return value
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     if isinstance(value, int):
@@ -73,9 +89,12 @@ def integer(value: object) -> int | None:
     if s is None:
         return None
     s = nfkc(s)
-    if not re.fullmatch(r"[+-]?[0-9]{1,18}", s, re.ASCII):
+    if not _INTEGER.fullmatch(s):
         raise ValueError("not a whole number")
     return int(s)
+
+
+_ITEM_SEPARATORS = re.compile("[、,;]")
 
 
 def items(value: object) -> list[str]:
@@ -83,7 +102,7 @@ def items(value: object) -> list[str]:
     s = text(value)
     if s is None:
         return []
-    parts = re.split("[、,;]", nfkc(s))
+    parts = _ITEM_SEPARATORS.split(nfkc(s))
     return [p for p in (text(x) for x in parts) if p is not None]
 
 
@@ -126,18 +145,18 @@ def _clock(rest: str) -> tuple[timedelta, timezone]:
     return timedelta(hours=hour, minutes=minute, seconds=second), _offset(m[7])
 
 
-_PLAIN = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2}))?",
-                    re.ASCII)
+_PLAIN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}:[0-9]{2})?", re.ASCII)
 
 
 def _parse(s: str) -> datetime:
-    plain = _PLAIN.fullmatch(s)     # the common 'YYYY-MM-DD HH:MM:SS' of a database
-    if plain is not None and (plain[4] is None or (int(plain[4]) < 24 and int(plain[5]) < 60
-                                                   and int(plain[6]) < 60)):
-        if plain[4] is None:
-            return datetime(int(plain[1]), int(plain[2]), int(plain[3]), tzinfo=CST)
-        return datetime(int(plain[1]), int(plain[2]), int(plain[3]), int(plain[4]),
-                        int(plain[5]), int(plain[6]), tzinfo=CST)
+    """`_parse_general`, with a fast path for the common 'YYYY-MM-DD HH:MM:SS' (or a bare
+    date) of a database: C's fromisoformat reads exactly that shape; whatever it refuses
+    (hour 24, second 60, 2月30日) goes the general way, which decides."""
+    if _PLAIN.fullmatch(s):
+        try:
+            return datetime.fromisoformat(s).replace(tzinfo=CST)
+        except ValueError:
+            pass
     return _parse_general(s)
 
 
@@ -158,6 +177,54 @@ def to_datetime(value: object) -> datetime | None:
     """An aware datetime in +08:00, whole seconds; None when absent; ValueError when not
     a date. Reads 2016-08-08, 2016/8/8, 2016年8月8日, 20160808, each with an optional
     time (09:30, 09:30:00, 9时30分, T093000, …) and offset; a date alone is midnight."""
+    if type(value) is str:      # nearly every value
+        s = value.strip(WHITE_SPACE)
+        return _stamp(s)[0] if s else None
+    if type(value) is datetime and value.tzinfo is None:    # a MySQL DATETIME
+        return value.replace(tzinfo=CST, microsecond=0)
+    return _to_datetime_general(value)
+
+
+def to_datetime_text(value: object) -> tuple[datetime, str] | None:
+    """`to_datetime` of the value and the `iso_datetime` of that, in one go. The pair is
+    remembered: a service record's start and end are written again as its part's."""
+    if type(value) is str:
+        s = value.strip(WHITE_SPACE)
+        return _remember(*_stamp(s)) if s else None
+    if type(value) is datetime and value.tzinfo is None:    # a MySQL DATETIME: local
+        whole = value.replace(microsecond=0) if value.microsecond else value
+        return _remember(whole.replace(tzinfo=CST), whole.isoformat() + "+08:00")
+    moment = _to_datetime_general(value)
+    return None if moment is None else (moment, iso_datetime(moment))
+
+
+@lru_cache(maxsize=4096)
+def _stamp(s: str) -> tuple[datetime, str]:
+    """A trimmed text as `to_datetime` reads it, and its `iso_datetime` (for a database's
+    'YYYY-MM-DD HH:MM:SS', the same digits). Cached: a record's end is read twice, and an
+    activity's records share their times. A text that is no date raises each time."""
+    if _PLAIN.fullmatch(s):
+        try:
+            naive = datetime.fromisoformat(s)
+        except ValueError:
+            pass
+        else:
+            iso = f"{s[:10]}T{s[11:]}+08:00" if len(s) > 10 else f"{s}T00:00:00+08:00"
+            return naive.replace(tzinfo=CST), iso
+    elif day := _DATE.fullmatch(s):     # a date alone, as birthdays are written: midnight
+        month, mday = (day[2], day[3]) if day[2] is not None else (day[4], day[5])
+        try:
+            moment = datetime(int(day[1]), int(month), int(mday), tzinfo=CST)
+        except ValueError:
+            pass
+        else:
+            return moment, moment.isoformat()   # midnight in CST: the RFC 3339 text
+    moment = _parse_general(s).replace(microsecond=0)
+    return moment, iso_datetime(moment)
+
+
+def _to_datetime_general(value: object) -> datetime | None:
+    """`to_datetime` for any type (the reference its fast path is tested against)."""
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=CST)
         return aware.astimezone(CST).replace(microsecond=0)
@@ -177,6 +244,29 @@ def to_date(value: object) -> date | None:
 
 def iso_datetime(moment: datetime) -> str:
     """RFC 3339 in +08:00: YYYY-MM-DDTHH:MM:SS+08:00."""
+    if moment.tzinfo is CST:    # the moments to_datetime makes: equal means same fields
+        known = _ISO_TEXTS.get(moment)
+        if known is not None:
+            return known
+        return _remember(moment, moment.replace(microsecond=0).isoformat())[1]
+    return iso_datetime_general(moment)
+
+
+# CST moment → its text, for the moments just read or written (bounded: emptied when full)
+_ISO_TEXTS: dict[datetime, str] = {}
+_ISO_TEXTS_MAX = 8192
+
+
+def _remember(moment: datetime, iso: str) -> tuple[datetime, str]:
+    if moment.tzinfo is CST:
+        if len(_ISO_TEXTS) >= _ISO_TEXTS_MAX:
+            _ISO_TEXTS.clear()
+        _ISO_TEXTS[moment] = iso
+    return moment, iso
+
+
+def iso_datetime_general(moment: datetime) -> str:
+    """`iso_datetime` field by field (the reference its isoformat is tested against)."""
     t = moment.astimezone(CST)
     return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
             f"T{t.hour:02d}:{t.minute:02d}:{t.second:02d}+08:00")
@@ -187,6 +277,21 @@ def iso_date(day: date) -> str:
 
 
 # --- identity numbers, phones, areas, names -------------------------------------------
+
+_ID_MARKS = re.compile(r"[-()]")
+_DIAL_MARKS = re.compile(r"[\s\-().]")
+_PHONE_MARKS = re.compile(r"[\s\-()]")
+_MAINLAND_MOBILE = re.compile(r"(?:\+?86)?(1[3-9][0-9]{9})", re.ASCII)
+_HK_MACAU_MOBILE = re.compile(r"\+(85[23])([0-9]{8})", re.ASCII)
+_TAIWAN_MOBILE = re.compile(r"(?:\+886|0)0?(9[0-9]{8})", re.ASCII)
+_MOBILE_DIGITS = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_FIXED_LINE = re.compile(r"(0[0-9]{2,3})[\s-]+([0-9]{7,8})|\((0[0-9]{2,3})\)[\s-]*([0-9]{7,8})",
+                         re.ASCII)
+_FIXED_DIGITS = re.compile(r"0[0-9]{9,11}", re.ASCII)
+_SPACED_DOT = re.compile(rf"\s*{MIDDLE_DOT}\s*")
+_SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}])\s+(?=[{CJK}])")
+_CJK_ONLY = re.compile(f"[{CJK}]+")
+
 
 def compact(value: str) -> str:
     """NFKC (full-width → half-width), no white space, upper case."""
@@ -207,7 +312,7 @@ def id_number(value: object) -> str | None:
     s = text(value)
     if s is None:
         return None
-    number = re.sub(r"[-()]", "", compact(s))
+    number = _ID_MARKS.sub("", compact(s))
     if len(number) == 15 and number.isascii() and number.isdigit():
         return upgrade15(number)
     return number or None
@@ -217,7 +322,7 @@ def _dial(value: object) -> str | None:
     s = text(value)
     if s is None:
         return None
-    s = re.sub(r"[\s\-().]", "", nfkc(s))
+    s = _DIAL_MARKS.sub("", nfkc(s))
     return "+" + s[2:] if s.startswith("00") else s
 
 
@@ -227,11 +332,11 @@ def mobile(value: object) -> str | None:
     s = _dial(value)
     if s is None:
         return None
-    if m := re.fullmatch(r"(?:\+?86)?(1[3-9][0-9]{9})", s, re.ASCII):
+    if m := _MAINLAND_MOBILE.fullmatch(s):
         return m[1]
-    if m := re.fullmatch(r"\+(85[23])([0-9]{8})", s, re.ASCII):
+    if m := _HK_MACAU_MOBILE.fullmatch(s):
         return f"+{m[1]}{m[2]}"
-    if m := re.fullmatch(r"(?:\+886|0)0?(9[0-9]{8})", s, re.ASCII):
+    if m := _TAIWAN_MOBILE.fullmatch(s):
         return f"+886{m[1]}"
     return s
 
@@ -243,14 +348,13 @@ def contact_phone(value: object) -> str | None:
     if s is None:
         return None
     dialled = mobile(s)
-    if dialled is not None and re.fullmatch(r"1[3-9][0-9]{9}", dialled, re.ASCII):
+    if dialled is not None and _MOBILE_DIGITS.fullmatch(dialled):
         return dialled
     flat = nfkc(s)
-    if m := re.fullmatch(r"(0[0-9]{2,3})[\s-]+([0-9]{7,8})|\((0[0-9]{2,3})\)[\s-]*([0-9]{7,8})",
-                         flat, re.ASCII):
+    if m := _FIXED_LINE.fullmatch(flat):
         return f"{m[1] or m[3]}-{m[2] or m[4]}"
-    digits = re.sub(r"[\s\-()]", "", flat)
-    if re.fullmatch(r"0[0-9]{9,11}", digits, re.ASCII):
+    digits = _PHONE_MARKS.sub("", flat)
+    if _FIXED_DIGITS.fullmatch(digits):
         cut = 3 if digits[1] in "12" else 4
         return f"{digits[:cut]}-{digits[cut:]}"
     return flat
@@ -283,65 +387,14 @@ def person_name(value: object) -> str | None:
     s = text(value)
     if s is None or len(s) > MAX_NAME_CHARS:   # too long to be a name: left for the checks
         return s
+    if _CJK_ONLY.fullmatch(s):      # most names: nothing to change (NFKC keeps these)
+        return s
+    return _tidy_name(s)
+
+
+def _tidy_name(s: str) -> str | None:
+    """`person_name` of a trimmed text (its general form, which the fast path matches)."""
     s = nfkc(s).translate(_DOTS)
-    s = re.sub(rf"\s*{MIDDLE_DOT}\s*", MIDDLE_DOT, s)
-    s = re.sub(rf"(?<=[{CJK}])\s+(?=[{CJK}])", "", s)
+    s = _SPACED_DOT.sub(MIDDLE_DOT, s)
+    s = _SPACE_IN_CJK.sub("", s)
     return " ".join(s.split()) or None
-
-
-# --- service spans --------------------------------------------------------------------
-
-def day_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """[start, end) cut at every midnight (+08:00) strictly inside it, in time order. An
-    end at exactly 00:00:00 closes the previous day: it makes no empty part."""
-    if end <= start:
-        raise ValueError("end must be after start")
-    cursor, stop = start.astimezone(CST), end.astimezone(CST)
-    spans: list[tuple[datetime, datetime]] = []
-    while True:
-        midnight = datetime.combine(cursor.date() + timedelta(days=1), time(), CST)
-        if midnight >= stop:
-            spans.append((cursor, stop))
-            return spans
-        spans.append((cursor, midnight))
-        cursor = midnight
-
-
-def hours(minutes: int) -> float:
-    """floor(minutes × 100 / 60) / 100: 50 minutes are 0.83 hours, 10 are 0.16."""
-    return (minutes * 100 // 60) / 100
-
-
-def minute_cap(seconds: int) -> int:
-    """The most whole minutes whose `hours` fit in a span of `seconds`."""
-    hundredths = seconds // 36
-    return ((hundredths + 1) * 60 - 1) // 100
-
-
-def hundredth_cap(seconds: int) -> int:
-    """The most hundredths of an hour that fit in a span of `seconds`."""
-    return seconds // 36
-
-
-def apportion(total: int, weights: Sequence[int],
-              cap: Callable[[int], int] = minute_cap) -> list[int]:
-    """Divide `total` units (minutes by default; hundredths of an hour with
-    `cap=hundredth_cap`) in proportion to `weights` (seconds of each part) by largest
-    remainder, ties to the earlier part. Parts whose units would outgrow their span
-    (`cap`) are passed over for the extra units while others have room."""
-    whole = sum(weights)
-    if total < 0 or whole <= 0 or any(w < 0 for w in weights):
-        raise ValueError("a non-negative total over positive weights")
-    if len(weights) == 1:  # a record within one day, nearly every record
-        return [total]
-    quotas = [Fraction(total * w, whole) for w in weights]
-    shares = [math.floor(q) for q in quotas]
-    left = total - sum(shares)
-
-    order = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - shares[i]), i))
-    while left > 0:
-        room = [i for i in order if shares[i] < cap(weights[i])][:left] or order[:left]
-        for i in room:
-            shares[i] += 1
-        left -= len(room)
-    return shares

@@ -375,7 +375,7 @@ def map_row(row: SourceRow, ctx: MapContext) -> MapResult:
     """One 志愿云 row → its national record(s), or why not. Never raises on column data;
     an entity this mapping does not know is a ConfigError (the wrong mapping)."""
     base = ref(ctx.source, row.entity, row.local_id)
-    data: Row = row.data if isinstance(row.data, Mapping) else {}
+    data: Row = row.data if type(row.data) is dict or isinstance(row.data, Mapping) else {}
     if row.entity == "service_record":
         return _service_record(row.local_id, base, data, ctx)
     builder = _BUILDERS.get(row.entity)

@@ -18,7 +18,7 @@ import io
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from types import MappingProxyType
 
@@ -105,8 +105,11 @@ def counties() -> frozenset[str]:
     return frozenset(c for c in table("region") if len(c) == 6 and c[4:] != "00")
 
 
+@lru_cache(maxsize=4096)
 def key(value: str) -> str:
-    """The form local names are looked up by: NFKC, no white space."""
+    """The form local names are looked up by: NFKC, no white space. Cached: a column holds
+    a handful of distinct local names (the tables stay uncached: a fix to one is seen at
+    once)."""
     return "".join(unicodedata.normalize("NFKC", value).split())
 
 
