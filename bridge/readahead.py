@@ -16,13 +16,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
-import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-
-import structlog
 
 from adapters.base import Cursor, SourceAdapter, SourceRow
 from bridge.config import Config, SourceConfig
@@ -33,7 +30,6 @@ from mappings.result import MapContext, MapResult, Quarantined, Reason
 from mappings.result import ref as make_ref
 from state.rows import SourceText
 
-log = structlog.get_logger("bridge.readahead")
 DEPTH = 4            # pages mapped ahead of the one being staged
 POLL_S = 1.0         # how often a waiting cycle checks that the worker is alive
 _END = "end"
@@ -67,12 +63,7 @@ def map_safely(fn: Callable[[SourceRow, MapContext], MapResult], row: SourceRow,
 def _worker(opener: Opener, cfg: Config, source: str, stream: str, since: Cursor | None,
             ctx: MapContext, pinned_now: bool, out: Any) -> None:
     """The second process: read the stream from `since`, map every page, put it on `out`;
-    then _END, or the failure as (kind, message). The cycle decides when it ends: Ctrl-C
-    and a hang-up go to the cycle, which ends this process (or it ends by itself when
-    the cycle is gone); its warnings go to the cycle's log."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    structlog.configure(processors=[_forwarder(out)], cache_logger_on_first_use=False)
+    then _END, or the failure (as a TransientError when it does not pickle)."""
     try:
         src = cfg.source(source)
         adapter = opener(cfg, src)
@@ -94,16 +85,6 @@ def _worker(opener: Opener, cfg: Config, source: str, stream: str, since: Cursor
             _put(out, ("transient", str(exc)))
         else:
             _put(out, ("transient", f"source {source}: {type(exc).__name__}: {exc}"))
-
-
-def _forwarder(out: Any) -> Callable[..., Any]:
-    """A structlog processor that hands warnings and errors to the cycle's log."""
-    def forward(_logger: Any, method: str, event: dict[str, Any]) -> Any:
-        if method in ("warning", "error", "critical", "exception"):
-            _put(out, ("log", method, {k: v if isinstance(v, int | float | bool | None)
-                                       else str(v) for k, v in event.items()}))
-        raise structlog.DropEvent
-    return forward
 
 
 def _put(out: Any, item: object) -> None:
@@ -142,10 +123,6 @@ class ReadAhead:
             got = self._next()
             if isinstance(got, MappedPage):
                 yield got
-            elif isinstance(got, tuple) and len(got) == 3:
-                _, method, event = got   # a warning of the worker, for the cycle's log
-                getattr(log, method)(event.pop("event", "read-ahead"), read_ahead=True,
-                                     **event)
             elif isinstance(got, tuple):
                 kind, message = got
                 raise ConfigError(message) if kind == "config" else TransientError(message)

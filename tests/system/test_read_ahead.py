@@ -150,20 +150,3 @@ def test_the_runtime_hands_its_engine_the_opener_the_read_ahead_needs(
         tmp_path: Path, store: Path, sandbox: SandboxProcess) -> None:
     with open_runtime(make_config(tmp_path, sandbox, store)) as rt:
         assert rt.engine.opener is open_adapter
-
-
-def talking(cfg: config_mod.Config, src: config_mod.SourceConfig) -> SourceAdapter:
-    structlog.get_logger("adapters.sql").warning("opened by the read-ahead", rows="几行")
-    structlog.get_logger("adapters.sql").info("not forwarded: below warning")
-    return open_adapter(cfg, src)
-
-
-def test_the_read_ahead_processs_warnings_reach_the_cycles_log(
-        tmp_path: Path, store: Path, sandbox: SandboxProcess) -> None:
-    cfg = reading_ahead(make_config(tmp_path, sandbox, store))
-    with open_runtime(cfg) as rt, structlog.testing.capture_logs() as logs:
-        rt.engine.opener = talking
-        assert rt.engine.cycle().ok
-    forwarded = [e for e in logs if e.get("read_ahead")]
-    assert forwarded and all(e["event"] == "opened by the read-ahead" for e in forwarded)
-    assert forwarded[0]["rows"] == "几行" and forwarded[0]["log_level"] == "warning"
