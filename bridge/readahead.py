@@ -24,7 +24,6 @@ from typing import Any
 from adapters.base import Cursor, SourceAdapter, SourceRow
 from bridge.config import Config, SourceConfig
 from bridge.errors import BridgeError, ConfigError, TransientError
-from bridge.stage import Prepared, prepare
 from mappings import get as get_mapping
 from mappings.result import MapContext, MapResult, Quarantined, Reason
 from mappings.result import ref as make_ref
@@ -43,7 +42,6 @@ class MappedPage:
 
     rows: list[tuple[SourceRow, SourceText, MapResult]]
     cursor: Cursor | None
-    prepared: list[Prepared | None]   # per row: what staging it new writes (bridge/stage.py)
 
 
 def map_safely(fn: Callable[[SourceRow, MapContext], MapResult], row: SourceRow,
@@ -74,7 +72,7 @@ def _worker(opener: Opener, cfg: Config, source: str, stream: str, since: Cursor
                 rows = [(SourceRow(r.entity, r.local_id, r.modified),
                          SourceText.of(r.data), map_safely(mapping, r, now))
                         for r in page.rows]
-                _put(out, MappedPage(rows, page.cursor, [prepare(r) for _, _, r in rows]))
+                _put(out, MappedPage(rows, page.cursor))
         finally:
             adapter.close()
         _put(out, _END)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any
 
 from bridge.refs import REF_FIELDS, canonical, compose, parent_refs, payload_hash, text_hash
 from mappings.result import Deferred, Mapped, MapResult, Quarantined, Skipped
 from state.audit import Entry
-from state.base import dumps
 from state.store import NewRow, OutboxRow, RowKey, StateStore, source_text
 
 REVOKE_REASONS = {
@@ -111,27 +110,6 @@ def _parent_state(store: StateStore, ref: str, strict: bool, batch_refs: Collect
     return "missing"
 
 
-class Prepared(NamedTuple):
-    """What staging a never-seen mapped row writes that depends on the row alone,
-    computed ahead (bridge/readahead.py, off the cycle's thread): the stored parts, and
-    per part suffix the text and hash of its upsert as first staged (generation 1,
-    every reference kept)."""
-
-    parts_text: str
-    upserts: dict[str, tuple[str, str]]
-
-
-def prepare(result: MapResult) -> Prepared | None:
-    if not isinstance(result, Mapped):
-        return None
-    upserts = {}
-    for part in result.parts:
-        text = canonical({**part.payload, "external_ref": compose(result.base_ref, 1,
-                                                                    part.suffix)})
-        upserts[part.suffix] = (text, text_hash(text))
-    return Prepared(dumps([(p.suffix, dict(p.payload)) for p in result.parts]), upserts)
-
-
 class _Fresh:
     """The writes of a page's never-seen rows, made in a few statements."""
 
@@ -155,8 +133,7 @@ class Stager:
         self.store = store
 
     def stage_many(self, source: str, staged: Sequence[tuple[MapResult, Any, str | None]],
-                   *, force: bool = False,
-                   prepared: Sequence[Prepared | None] | None = None) -> None:
+                   *, force: bool = False) -> None:
         """Stage a page of (result, source row, modified). Rows the state file has never
         seen (a backfill's every row) take a short path of a few statements each, with
         their parents looked up once for the page; every other row goes through stage()."""
@@ -168,21 +145,18 @@ class Stager:
                                             for ref, _ in parent_refs(r.entity, dict(p.payload))})
         seen: set[RowKey] = set()
         fresh = _Fresh()
-        ahead = prepared if prepared is not None else [None] * len(staged)
-        for key, (result, source_row, modified), ready in zip(keys, staged, ahead,
-                                                               strict=True):
+        for key, (result, source_row, modified) in zip(keys, staged, strict=True):
             if force or key in known or key in seen or result.base_ref in in_ledger:
                 fresh.write(self.store)  # the slow path reads what came before it
                 self.stage(source, result, source_row, modified, force=force)
                 parents.clear()  # the slow path may have changed the outbox
             else:
-                self._new(key, result, source_row, modified, parents, fresh, ready)
+                self._new(key, result, source_row, modified, parents, fresh)
             seen.add(key)
         fresh.write(self.store)
 
     def _new(self, key: RowKey, res: MapResult, source_row: Any, modified: str | None,
-             parents: dict[str, tuple[bool, bool]], fresh: _Fresh,
-             ready: Prepared | None = None) -> None:
+             parents: dict[str, tuple[bool, bool]], fresh: _Fresh) -> None:
         """A row never seen: nothing of its base is in the outbox, the ledger or the dead
         letters, so staging it is writing it (and its outbox rows and waits) once; the
         writes of a page's new rows go in a few statements (`fresh`)."""
@@ -199,19 +173,15 @@ class Stager:
             if verdict is Verdict.BLOCKED:
                 continue
             ref = compose(res.base_ref, 1, suffix)
-            if ready is not None and not part_waits:   # every reference kept
-                text, digest = ready.upserts[suffix]
-            else:
-                eff["external_ref"] = ref
-                text = canonical(eff)
-                digest = text_hash(text)
-            fresh.outbox.append(OutboxRow(ref, res.base_ref, key, "upsert", text, digest))
+            eff["external_ref"] = ref
+            text = canonical(eff)
+            fresh.outbox.append(OutboxRow(ref, res.base_ref, key, "upsert", text,
+                                          text_hash(text)))
             parents[ref] = (False, True)
             queued += 1
         blocked = any(required for _, required in waits)
         status = "pending" if queued else ("blocked" if blocked else "synced")
-        fresh.rows.append(NewRow(key, res.base_ref, status,
-                                 ready.parts_text if ready is not None else dumps(parts),
+        fresh.rows.append(NewRow(key, res.base_ref, status, parts,
                                  [w.to_json() for w in res.warnings], source_row, modified))
         if waits:
             fresh.waits.extend((key, parent, required) for parent, required in waits)

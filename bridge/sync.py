@@ -23,7 +23,7 @@ from bridge.progress import Progress, Silent
 from bridge.pump import PushPump
 from bridge.push import Pusher, PushReport
 from bridge.readahead import MappedPage, Opener, ReadAhead, map_safely
-from bridge.stage import Prepared, Stager
+from bridge.stage import Stager
 from mappings import get as get_mapping
 from mappings.result import MapContext, MapResult, Quarantined
 from state import keys, seal
@@ -149,10 +149,7 @@ class SyncEngine:
                     self.progress.expect(name, entity, sum(by_status.values()))
 
     def _receipts(self) -> None:
-        """The sheet files' receipts (bridge/receipts.py); never a failed cycle. Only a
-        files source has them (the module, with openpyxl, loads only then)."""
-        if not any(s.kind == "files" and s.receipts for s in self.cfg.sources):
-            return
+        """The sheet files' receipts (bridge/receipts.py); never a failed cycle."""
         from bridge.receipts import write_receipts
 
         try:
@@ -285,19 +282,16 @@ class SyncEngine:
         read = Counter(row.entity for row, _, _ in page.rows)
         kept = {id(row) for row, _ in self._changed(
             src.name, [(row, data) for row, data, _ in page.rows], report)}
-        chosen = [n for n, (row, _, _) in enumerate(page.rows) if id(row) in kept]
-        self._stage_mapped(src, [page.rows[n] for n in chosen], read, page.cursor, stream,
-                           report, prepared=[page.prepared[n] for n in chosen])
+        results = [r for r in page.rows if id(r[0]) in kept]
+        self._stage_mapped(src, results, read, page.cursor, stream, report)
 
     def _stage_mapped(self, src: SourceConfig,
                       results: list[tuple[SourceRow, SourceText, MapResult]],
                       read: Counter[str], cursor: Cursor | None, stream: str | None,
-                      report: CycleReport, *, force: bool = False,
-                      prepared: list[Prepared | None] | None = None) -> None:
+                      report: CycleReport, *, force: bool = False) -> None:
         with self.store.transaction():
             self.stager.stage_many(src.name, [(result, data, row.modified)
-                                              for row, data, result in results], force=force,
-                                   prepared=prepared)
+                                              for row, data, result in results], force=force)
             for row, _, result in results:
                 report.pulled[row.entity] += 1
                 report.outcomes[type(result).__name__.lower()] += 1

@@ -32,7 +32,7 @@ class NewRow(NamedTuple):
     key: RowKey
     base_ref: str
     status: str
-    parts: str          # as stored: _list(parts)
+    parts: list[tuple[str, dict[str, Any]]]
     warnings: list[Any]
     source_row: Any
     modified: str | None
@@ -106,7 +106,7 @@ class RowQueries(Queries):
         """put_row(state="mapped", generation=1) for many rows at once."""
         now = db.utcnow()
         self.conn.executemany(_PUT_ROW, [
-            (*r.key, r.base_ref, "mapped", r.status, None, 1, r.parts, "[]",
+            (*r.key, r.base_ref, "mapped", r.status, None, 1, _list(r.parts), "[]",
              _list(r.warnings), source_text(r.source_row), None, r.modified, now, now)
             for r in rows])
 
