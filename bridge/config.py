@@ -134,10 +134,6 @@ class SourceConfig(_Frozen):
     lookback_s: int = Field(default=600, ge=0)
     reconcile_cron: str = "30 3 * * *"
     page_size: int = Field(default=500, ge=1, le=10_000)
-    # sql: once this many rows of a stream came back in full pages (a long read), the
-    # rest is read and mapped a few pages ahead in a second process
-    # (bridge/readahead.py); 0: never
-    read_ahead_after: int = Field(default=2000, ge=0)
     # limits of a source's input (local-sources.md §B, §C): the first three are read by
     # files sources, the last two by http sources; other kinds ignore them
     max_file_mb: float = Field(default=20.0, gt=0)

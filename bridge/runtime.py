@@ -104,5 +104,4 @@ def open_runtime(cfg: Config, *, lock: bool = True) -> Iterator[Runtime]:
         for src in cfg.sources:
             adapters[src.name] = open_adapter(cfg, src)
             stack.callback(adapters[src.name].close)
-        yield Runtime(cfg, store, client, adapters,
-                      SyncEngine(cfg, store, client, adapters, opener=open_adapter))
+        yield Runtime(cfg, store, client, adapters, SyncEngine(cfg, store, client, adapters))

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from adapters.base import ENTITIES, Cursor, Page, SourceAdapter, SourceRow
+from adapters.base import ENTITIES, Page, SourceAdapter, SourceRow
 from bridge import metrics, safety
 from bridge.config import Config, SourceConfig
 from bridge.crashpoints import crashpoint
@@ -22,19 +22,15 @@ from bridge.national import NationalClient
 from bridge.progress import Progress, Silent
 from bridge.pump import PushPump
 from bridge.push import Pusher, PushReport
-from bridge.readahead import MappedPage, Opener, ReadAhead, map_safely
 from bridge.stage import Stager
 from mappings import get as get_mapping
-from mappings.result import MapContext, MapResult, Quarantined
+from mappings.result import MapContext, MapResult, Quarantined, Reason
+from mappings.result import ref as make_ref
 from state import keys, seal
 from state.store import SourceText, StateStore
 
 log = structlog.get_logger("bridge.sync")
 CST = timedelta(hours=8)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -60,13 +56,12 @@ class CycleReport:
 class SyncEngine:
     def __init__(self, cfg: Config, store: StateStore, client: NationalClient | None,
                  adapters: Mapping[str, SourceAdapter], *,
-                 now: Callable[[], datetime] = _utcnow,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  sleep: Callable[[float], None] = time.sleep,
                  stop: threading.Event | None = None,
                  push_lock: AbstractContextManager[Any] | None = None,
-                 progress: Progress | None = None, opener: Opener | None = None) -> None:
+                 progress: Progress | None = None) -> None:
         self.cfg = cfg
-        self.opener = opener   # how a read-ahead process opens a source (None: never)
         self.progress: Progress = progress or Silent()   # told of pages read, batches sent
         self.store = store
         self.client = client
@@ -204,50 +199,16 @@ class SyncEngine:
         for n, stream in enumerate(streams):
             if entities and stream.entity not in entities:
                 continue
-            if self._read_stream(src, adapter, stream.name, report):
-                return
+            since = self.store.cursor(src.name, stream.name)
+            pages = adapter.read_changes(stream.name, since, src.lookback_s, src.page_size)
+            for page in _guarded(pages, src.name):
+                self.stage_page(src, page, stream.name, report)
+                if self.stop.is_set():
+                    return
             if self._page_done is not None and src.name == self._last_source:
                 later = {s.entity for s in streams[n + 1:]} | {"service_record"}
                 self._page_done({s.entity for s in streams[:n + 1]} - later)
         self.remap_due(src, entities, report)
-
-    def _read_stream(self, src: SourceConfig, adapter: SourceAdapter, stream: str,
-                     report: CycleReport) -> bool:
-        """Stage a stream's changes page by page; once a page comes back full (a long
-        read), the rest is read ahead in a second process (bridge/readahead.py). True
-        when the cycle was asked to stop."""
-        since = self.store.cursor(src.name, stream)
-        pages = _guarded(adapter.read_changes(stream, since, src.lookback_s, src.page_size),
-                         src.name)
-        full = 0   # rows read in full pages so far
-        for page in pages:
-            self.stage_page(src, page, stream, report)
-            if self.stop.is_set():
-                return True
-            full = full + len(page.rows) if len(page.rows) >= src.page_size else 0
-            if self._reads_ahead(src, page, full):
-                pages.close()
-                return self._read_ahead(src, stream, report)
-        return False
-
-    def _reads_ahead(self, src: SourceConfig, page: Page, full: int) -> bool:
-        return (self.opener is not None and src.kind == "sql" and src.read_ahead_after > 0
-                and page.cursor is not None and full >= src.read_ahead_after)
-
-    def _read_ahead(self, src: SourceConfig, stream: str, report: CycleReport) -> bool:
-        assert self.opener is not None
-        log.info("reading ahead", source=src.name, stream=stream)
-        ahead = ReadAhead(self.opener, self.cfg, src, stream,
-                          self.store.cursor(src.name, stream), self.context(src),
-                          pinned_now=self.now is not _utcnow)
-        try:
-            for page in ahead:
-                self._stage_read_ahead(src, page, stream, report)
-                if self.stop.is_set():
-                    return True
-        finally:
-            ahead.close()
-        return False
 
     def reread(self, src: SourceConfig, entities: Collection[str] | None,
                report: CycleReport) -> int:
@@ -273,30 +234,15 @@ class SyncEngine:
         read = Counter(row.entity for row, _ in rows)
         if stream is not None and not force:
             rows = self._changed(src.name, rows, report)
-        results = [(row, data, map_safely(mapping.map_row, row, ctx)) for row, data in rows]
-        self._stage_mapped(src, results, read, page.cursor, stream, report, force=force)
-
-    def _stage_read_ahead(self, src: SourceConfig, page: MappedPage, stream: str,
-                          report: CycleReport) -> None:
-        """A page the read-ahead process read and mapped: staged as stage_page would."""
-        read = Counter(row.entity for row, _, _ in page.rows)
-        kept = {id(row) for row, _ in self._changed(
-            src.name, [(row, data) for row, data, _ in page.rows], report)}
-        results = [r for r in page.rows if id(r[0]) in kept]
-        self._stage_mapped(src, results, read, page.cursor, stream, report)
-
-    def _stage_mapped(self, src: SourceConfig,
-                      results: list[tuple[SourceRow, SourceText, MapResult]],
-                      read: Counter[str], cursor: Cursor | None, stream: str | None,
-                      report: CycleReport, *, force: bool = False) -> None:
+        results = [(row, data, _map_safely(mapping.map_row, row, ctx)) for row, data in rows]
         with self.store.transaction():
             self.stager.stage_many(src.name, [(result, data, row.modified)
                                               for row, data, result in results], force=force)
             for row, _, result in results:
                 report.pulled[row.entity] += 1
                 report.outcomes[type(result).__name__.lower()] += 1
-            if stream is not None and cursor is not None:
-                self.store.set_cursor(src.name, stream, cursor)
+            if stream is not None and page.cursor is not None:
+                self.store.set_cursor(src.name, stream, page.cursor)
         crashpoint("after_stage_page")
         for entity, n in read.items():
             self.progress.read(src.name, entity, n)
@@ -369,3 +315,15 @@ def _guarded(pages: Any, source: str) -> Any:
         raise TransientError(f"source {source}: {type(exc).__name__}: {exc}") from exc
 
 
+def _map_safely(fn: Callable[[SourceRow, MapContext], MapResult], row: SourceRow,
+                ctx: MapContext) -> MapResult:
+    """A mapping bug on one row quarantines that row; it never stops the cycle."""
+    try:
+        return fn(row, ctx)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        return Quarantined(row.entity, row.local_id, make_ref(ctx.source, row.entity,
+                                                              row.local_id),
+                           (Reason("", "MAPPING_ERROR",
+                                   f"the mapping failed on this row: {type(exc).__name__}"),))
