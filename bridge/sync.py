@@ -144,7 +144,10 @@ class SyncEngine:
                     self.progress.expect(name, entity, sum(by_status.values()))
 
     def _receipts(self) -> None:
-        """The sheet files' receipts (bridge/receipts.py); never a failed cycle."""
+        """The sheet files' receipts (bridge/receipts.py); never a failed cycle. Only a
+        files source has them (the module, with openpyxl, loads only then)."""
+        if not any(s.kind == "files" and s.receipts for s in self.cfg.sources):
+            return
         from bridge.receipts import write_receipts
 
         try:
