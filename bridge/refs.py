@@ -38,8 +38,13 @@ def compose(base_ref: str, generation: int, suffix: str) -> str:
     return f"{base_ref}{gen}{suffix}"
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")), by
+    one encoder made once (an item is serialized several times on its way)."""
+    return _CANONICAL.encode(obj)
 
 
 def payload_hash(payload: dict[str, Any]) -> str:

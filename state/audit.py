@@ -31,8 +31,13 @@ GENESIS = "0" * 64
 COLUMNS = "seq, at, run_id, kind, ref, data, prev_hash, hash"
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")), by
+    one encoder made once (a backfill writes an entry per item)."""
+    return _CANONICAL.encode(obj)
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, run_id: int | None, kind: str,

@@ -15,8 +15,13 @@ from state import db
 RowKey = tuple[str, str, str]  # (source, entity, local_id)
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")), by
+    one encoder made once."""
+    return _CANONICAL.encode(obj)
 
 
 def _by_kind(keys: Iterable[RowKey]) -> dict[tuple[str, str], list[str]]:

@@ -38,14 +38,17 @@ class NewRow(NamedTuple):
     modified: str | None
 
 
+_SOURCE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                           default=str)
+
+
 class SourceText(str):
     """A source row already serialized the way the state file stores it (dumps with
     `default=str`): stored and compared as is, never serialized twice."""
 
     @classmethod
     def of(cls, data: Any) -> SourceText:
-        return cls(json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                              default=str))
+        return cls(_SOURCE.encode(data))
 
 
 def source_text(source_row: Any) -> str:
