@@ -42,8 +42,12 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# every test, on TEST_JOBS pytest-xdist workers; a file's tests stay on one worker (its
+# module fixtures are built once) and tests/conftest.py sends the longest files first.
+# TEST_JOBS=0 runs them in this process, one after the other.
+TEST_JOBS ?= 2
 test: venv lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile
 
 demo: venv
 	$(BIN)/zybridge demo

@@ -457,8 +457,6 @@ def test_three_sources_keep_every_invariant_through_crashes_and_faults() -> None
                   "folder:corrected", "agency:shared_worker", "two_source_people",
                   "hours_asked"):
         assert TALLY[event] >= 1, f"no {event} in {dict(TALLY)}"
-    if not SOAK:
-        assert seconds < CI_BUDGET_S + 40, f"the CI profile took {seconds:.0f} s"
 
 
 def test_an_alias_stays_an_alias_in_the_ledger_when_its_worker_changes(
