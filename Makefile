@@ -44,10 +44,11 @@ lint: venv
 
 # every test, on TEST_JOBS pytest-xdist workers; a file's tests stay on one worker (its
 # module fixtures are built once) and tests/conftest.py sends the longest files first.
-# TEST_JOBS=0 runs them in this process, one after the other.
-TEST_JOBS ?= 2
+# Four workers on two cores: the sandbox, database and zybridge processes the tests wait
+# on leave a core idle otherwise (docs/testing.md). TEST_JOBS=0 runs them one by one.
+TEST_JOBS ?= 4
 test: venv lint
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 demo: venv
 	$(BIN)/zybridge demo

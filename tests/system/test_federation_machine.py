@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -443,6 +444,8 @@ class FederationMachine(RuleBasedStateMachine):
         TALLY["full_checks"] += 1
 
 
+# a hang guard, not a budget: the run takes 1-3 minutes, more on a loaded machine
+@pytest.mark.timeout(900)
 def test_three_sources_keep_every_invariant_through_crashes_and_faults() -> None:
     TALLY.clear()
     CLOCK["started"] = time.monotonic()
