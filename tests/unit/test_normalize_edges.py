@@ -1,0 +1,83 @@
+"""Edges of mappings/normalize.py that `make mutate` found untested (issue 21): UTC
+offsets, the 15-digit ID upgrade's refusals, a span of no length, the county of an area,
+the minute and hundredth caps, a fixed line written with spaces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mappings import normalize as n
+
+
+def cst(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=n.CST)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2026-06-01T09:00:00Z", cst(2026, 6, 1, 17)),
+    ("2026-06-01T09:00:00z", cst(2026, 6, 1, 17)),
+    ("2026-06-01 09:00+05:30", cst(2026, 6, 1, 11, 30)),
+    ("2026-06-01T09:00-0930", cst(2026, 6, 2, 2, 30)),
+    ("2026-06-01T09:00+08", cst(2026, 6, 1, 9)),
+    ("2026-06-01T09:00+23:59", cst(2026, 5, 31, 17, 1)),
+])
+def test_an_offset_moves_the_time_to_plus_eight(raw: str, expected: datetime) -> None:
+    moment = n.to_datetime(raw)
+    assert moment == expected and moment is not None
+    assert moment.utcoffset() == timedelta(hours=8)
+
+
+@pytest.mark.parametrize("raw", ["2026-06-01T09:00+24:00", "2026-06-01T09:00-2400"])
+def test_an_offset_of_a_day_or_more_is_not_a_date(raw: str) -> None:
+    with pytest.raises(ValueError, match="not a UTC offset"):
+        n.to_datetime(raw)
+
+
+@pytest.mark.parametrize("number", ["35020580010111A", "３５０２０５８００１０１１１３",
+                                    "3502058001011", "3502058001011130"])
+def test_upgrade15_refuses_what_is_not_fifteen_ascii_digits(number: str) -> None:
+    with pytest.raises(ValueError, match="not a 15-digit ID number"):
+        n.upgrade15(number)
+
+
+def test_a_span_that_ends_as_it_starts_is_refused() -> None:
+    with pytest.raises(ValueError, match="end must be after start"):
+        n.day_spans(cst(2026, 6, 1, 9), cst(2026, 6, 1, 9))
+
+
+def test_the_spans_of_utc_times_are_in_plus_eight_to_the_end() -> None:
+    spans = n.day_spans(datetime(2026, 6, 1, 14, tzinfo=UTC),
+                        datetime(2026, 6, 1, 18, tzinfo=UTC))
+    assert [(a.utcoffset(), b.utcoffset()) for a, b in spans] == [
+        (timedelta(hours=8), timedelta(hours=8))] * 2
+
+
+def test_the_county_of_a_village_is_its_first_six_digits_then_zeros() -> None:
+    assert n.county_area("350205123456000000") == "350205000000000000"
+
+
+@pytest.mark.parametrize(("seconds", "minutes", "hundredths"), [
+    (0, 0, 0), (35, 0, 0), (36, 1, 1), (3000, 50, 83), (3599, 59, 99), (3600, 60, 100),
+    (7200, 120, 200)])
+def test_the_caps_of_a_span(seconds: int, minutes: int, hundredths: int) -> None:
+    assert (n.minute_cap(seconds), n.hundredth_cap(seconds)) == (minutes, hundredths)
+
+
+@given(st.integers(min_value=0, max_value=400_000))
+def test_minute_cap_is_the_most_minutes_whose_hours_fit(seconds: int) -> None:
+    fits = seconds / 3600
+    cap = n.minute_cap(seconds)
+    assert n.hours(cap) <= fits < n.hours(cap + 1)
+    assert isinstance(n.hundredth_cap(seconds), int)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("0592 605 1234", "0592-6051234"), ("010 6605 1234", "010-66051234"),
+    ("(0592) 605-1234", "0592-6051234")])
+def test_a_fixed_line_written_in_groups_reads_as_area_code_and_number(
+        raw: str, expected: str) -> None:
+    assert n.contact_phone(raw) == expected
