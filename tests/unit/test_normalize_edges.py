@@ -81,3 +81,38 @@ def test_minute_cap_is_the_most_minutes_whose_hours_fit(seconds: int) -> None:
 def test_a_fixed_line_written_in_groups_reads_as_area_code_and_number(
         raw: str, expected: str) -> None:
     assert n.contact_phone(raw) == expected
+
+
+def test_a_fixed_line_written_with_a_separator_keeps_its_area_code_as_written() -> None:
+    """Only digits run together are cut by the rule (three for 01x and 02x, else four)."""
+    assert n.contact_phone("039-12345678") == "039-12345678"
+    assert n.contact_phone("03912345678") == "0391-2345678"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2026年6月1日9点", cst(2026, 6, 1, 9)), ("20260601T093015", cst(2026, 6, 1, 9, 30, 15)),
+    ("2026/6/1 09:30:59", cst(2026, 6, 1, 9, 30, 59)), ("2026/6/1 24:00", cst(2026, 6, 2))])
+def test_the_time_of_day_forms_read(raw: str, expected: datetime) -> None:
+    assert n.to_datetime(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["2026/6/1 09:60", "2026/6/1 09:30:60", "2026/6/1 25:00",
+                                 "2026/6/1 24:01", "2026/6/1 abc"])
+def test_what_is_not_a_time_of_day_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="not a time of day"):
+        n.to_datetime(raw)
+
+
+@pytest.mark.parametrize(("total", "weights"), [(-1, [1]), (5, [0, 0]), (5, [3, -1])])
+def test_apportion_refuses_a_negative_total_or_weight_or_no_weight(
+        total: int, weights: list[int]) -> None:
+    with pytest.raises(ValueError, match="a non-negative total over positive weights"):
+        n.apportion(total, weights)
+
+
+def test_a_part_of_no_length_gets_nothing() -> None:
+    assert n.apportion(6, [0, 3]) == [0, 6]
+
+
+def test_the_extra_unit_goes_to_the_largest_remainder() -> None:
+    assert n.apportion(10, [50_000, 10_000]) == [8, 2]  # quotas 8.33 and 1.67
