@@ -4,7 +4,7 @@ the minute and hundredth caps, a fixed line written with spaces."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -116,3 +116,34 @@ def test_a_part_of_no_length_gets_nothing() -> None:
 
 def test_the_extra_unit_goes_to_the_largest_remainder() -> None:
     assert n.apportion(10, [50_000, 10_000]) == [8, 2]  # quotas 8.33 and 1.67
+
+
+def test_a_date_of_exactly_the_longest_length_reads() -> None:
+    raw = "2016" + " " * (n.MAX_DATE_CHARS - 8) + "/8/9"
+    assert len(raw) == n.MAX_DATE_CHARS
+    assert n.to_date(raw) == date(2016, 8, 9)
+
+
+def test_a_date_one_character_longer_is_too_long() -> None:
+    with pytest.raises(ValueError, match="too long for a date"):
+        n.to_date("2016" + " " * (n.MAX_DATE_CHARS - 7) + "/8/9")
+
+
+def test_text_that_is_no_date_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a date"):
+        n.to_date("hello")
+
+
+def test_a_compact_date_reads_its_month_and_day_apart() -> None:
+    assert n.to_date("20160809") == date(2016, 8, 9)
+
+
+@pytest.mark.parametrize("raw", ["35020A", "3502051", "35020512345"])
+def test_an_area_that_is_not_6_9_or_12_digits_is_left_unpadded(raw: str) -> None:
+    assert n.area_id(raw) == raw
+
+
+def test_a_name_of_exactly_the_longest_length_is_still_normalized() -> None:
+    raw = "阿" * 49 + " • " + "阿" * (n.MAX_NAME_CHARS - 52)
+    assert len(raw) == n.MAX_NAME_CHARS
+    assert n.person_name(raw) == "阿" * 49 + "·" + "阿" * (n.MAX_NAME_CHARS - 52)
