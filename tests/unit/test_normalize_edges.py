@@ -147,3 +147,32 @@ def test_a_name_of_exactly_the_longest_length_is_still_normalized() -> None:
     raw = "阿" * 49 + " • " + "阿" * (n.MAX_NAME_CHARS - 52)
     assert len(raw) == n.MAX_NAME_CHARS
     assert n.person_name(raw) == "阿" * 49 + "·" + "阿" * (n.MAX_NAME_CHARS - 52)
+
+
+def test_utf8_bytes_read_as_their_text() -> None:
+    assert n.text(" 林志贵 ".encode()) == "林志贵"
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (True, "a boolean is not a number"), (1.5, "not a whole number"),
+    ("1.5", "not a whole number"), ("１２ａ", "not a whole number")])
+def test_integer_names_what_is_not_a_whole_number(raw: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        n.integer(raw)
+
+
+@pytest.mark.parametrize("raw", ["2026-06-01 09:60:00", "2026-06-01 09:30:60",
+                                 "2026-06-01 24:00:01"])
+def test_a_database_time_out_of_range_is_not_a_time_of_day(raw: str) -> None:
+    with pytest.raises(ValueError, match="not a time of day"):
+        n.to_datetime(raw)
+
+
+def test_an_aware_datetime_keeps_its_instant() -> None:
+    moment = n.to_datetime(datetime(2026, 6, 1, 1, 0, 0, 500, tzinfo=UTC))
+    assert moment == cst(2026, 6, 1, 9) and moment is not None
+    assert moment.utcoffset() == timedelta(hours=8) and moment.microsecond == 0
+
+
+def test_a_naive_datetime_is_local_time() -> None:
+    assert n.to_datetime(datetime(2026, 6, 1, 9)) == cst(2026, 6, 1, 9)
