@@ -42,8 +42,13 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# every test, on TEST_JOBS pytest-xdist workers; a file's tests stay on one worker (its
+# module fixtures are built once) and tests/conftest.py sends the longest files first.
+# Four workers on two cores: the sandbox, database and zybridge processes the tests wait
+# on leave a core idle otherwise (docs/testing.md). TEST_JOBS=0 runs them one by one.
+TEST_JOBS ?= 4
 test: venv lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 demo: venv
 	$(BIN)/zybridge demo
@@ -80,7 +85,8 @@ MUTANTS ?= 'mappings.checks.x_gb*' 'mappings.checks.x_id_*' 'mappings.checks.x_u
 	'state.audit.x__start_problem*' 'bridge.stage.xǁStagerǁplan*' \
 	'bridge.push.xǁPusherǁ_persist*' 'bridge.push.xǁPusherǁ_submit*' 'bridge.push.xǁ_Claimsǁ*' \
 	'adapters.sql.x_lookback_start*' 'adapters.sql.x__trusted*' 'adapters.sql.x__after*' \
-	'adapters.sql.x__stamp*' 'adapters.sql.xǁSqlSourceǁread_changes*'
+	'adapters.sql.x__stamp*' 'adapters.sql.xǁSqlSourceǁread_changes*' \
+	'adapters.sql.xǁSqlSourceǁ_changes_sql*' 'mappings.normalize.x_*'
 MUTATE_JOBS ?= 2
 mutate: $(VENV)/.mutate-stamp
 	nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANTS)

@@ -122,6 +122,11 @@ class Authenticator:
         self._store.add_nonce(app_id, nonce, now)
         return app
 
+    def forget_all(self) -> None:
+        """Forget every nonce seen (the store's are cleared by its owner)."""
+        self._seen.clear()
+        self._order.clear()
+
     def _remember(self, key: tuple[str, str], seen: float) -> None:
         self._seen[key] = seen
         self._order.append((seen, key))

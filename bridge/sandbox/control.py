@@ -9,6 +9,8 @@ POST /_sandbox/faults           change them: missing keys keep their value; "res
                                 clears every fault first
 GET  /_sandbox/records/{entity} every record of every app: the tests' oracle
 GET  /_sandbox/counts           how many records of each entity (cheap at any size)
+POST /_sandbox/reset            empty it: records, idempotency keys, nonces, stats; faults
+                                and rate back to the command line's (tests reuse one sandbox)
 """
 
 from __future__ import annotations
@@ -79,10 +81,15 @@ def routes(sandbox: Sandbox, token: str) -> list[Route]:
     async def counts(request: Request) -> Response:
         return _json(sandbox.store.counts())
 
+    async def reset(request: Request) -> Response:
+        sandbox.reset()
+        return _json({"counts": sandbox.store.counts(), "stats": sandbox.stats.as_dict()})
+
     table: list[tuple[str, Endpoint, str]] = [
         ("/stats", stats, "GET"), ("/stats/reset", reset_stats, "POST"),
         ("/faults", get_faults, "GET"), ("/faults", set_faults, "POST"),
-        ("/records/{entity}", records, "GET"), ("/counts", counts, "GET")]
+        ("/records/{entity}", records, "GET"), ("/counts", counts, "GET"),
+        ("/reset", reset, "POST")]
     return [Route(PREFIX + path, _guarded(token, handler), methods=[method])
             for path, handler, method in table]
 

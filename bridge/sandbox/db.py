@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 
 
+_TABLES = ("records", "refs", "memberships", "idempotency", "nonces", "counters")
+
+
 @dataclass(frozen=True)
 class Row:
     national_id: str
@@ -88,6 +91,13 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def clear(self) -> None:
+        """Empty every table in one transaction: records, refs, memberships, idempotency
+        keys, nonces and the national-id counters, as in a new file."""
+        with self.transaction():
+            for table in _TABLES:
+                self.conn.execute(f"DELETE FROM {table}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

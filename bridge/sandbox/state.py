@@ -50,6 +50,7 @@ class Sandbox:
                  *, control: bool = True) -> None:
         self.store = store
         self.control = control
+        self.initial = settings
         self.applier = Applier(store, codes.load())
         self.auth = Authenticator(apps, store)
         self.faults = Faults(settings)
@@ -62,3 +63,15 @@ class Sandbox:
         settings = self.faults.configure(changes)
         self.limiter.configure(settings.rate_per_s, settings.burst)
         return settings
+
+    def reset(self) -> None:
+        """Back to a new sandbox on an empty file, as its command line started it: no
+        records, idempotency keys, nonces or stats; the faults, their seed and the rate of
+        the command line, every token bucket full. One call on the event loop (no await),
+        so no request sees half of it."""
+        self.store.clear()
+        self.auth.forget_all()
+        self.faults = Faults(self.initial)
+        self.limiter = RateLimiter(self.initial.rate_per_s, self.initial.burst)
+        self.stats.reset()
+        self.inflight.clear()

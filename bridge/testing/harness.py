@@ -85,6 +85,12 @@ class SandboxProcess(ChildServer):
     def reset_stats(self) -> None:
         self._control("POST", "/stats/reset")
 
+    def reset(self) -> None:
+        """Empty the platform as if it were new (records, idempotency keys, nonces, stats)
+        and put faults and rate back to this process's command line: a test reuses a
+        running sandbox instead of starting its own."""
+        self._control("POST", "/reset")
+
     def set_faults(self, **settings: Any) -> dict[str, Any]:
         """Change faults or rate: seed, latency_ms, pre_error_rate, post_error_rate,
         drop_rate, burst_429, slow_rate, slow_ms, rate_per_s, burst, reads, reset."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -443,6 +444,8 @@ class FederationMachine(RuleBasedStateMachine):
         TALLY["full_checks"] += 1
 
 
+# a hang guard, not a budget: the run takes 1-3 minutes, more on a loaded machine
+@pytest.mark.timeout(900)
 def test_three_sources_keep_every_invariant_through_crashes_and_faults() -> None:
     TALLY.clear()
     CLOCK["started"] = time.monotonic()
@@ -457,8 +460,6 @@ def test_three_sources_keep_every_invariant_through_crashes_and_faults() -> None
                   "folder:corrected", "agency:shared_worker", "two_source_people",
                   "hours_asked"):
         assert TALLY[event] >= 1, f"no {event} in {dict(TALLY)}"
-    if not SOAK:
-        assert seconds < CI_BUDGET_S + 40, f"the CI profile took {seconds:.0f} s"
 
 
 def test_an_alias_stays_an_alias_in_the_ledger_when_its_worker_changes(

@@ -5,7 +5,8 @@ volunteer), run a cycle, run a cycle with sandbox faults, SIGKILL the bridge at 
 instant and restart it, restart the sandbox. After every step the invariants are checked
 against the sandbox's own records (tests/system/oracle.py).
 
-CI runs a fixed seed within a time budget. `ZYB_SOAK=1` (`make soak`) runs a longer,
+CI runs a fixed seed (its time is printed, not asserted: a wall-time budget measured the
+machine's load, not the bridge; issue 21). `ZYB_SOAK=1` (`make soak`) runs a longer,
 random profile; `ZYB_SOAK_EXAMPLES` and `ZYB_SOAK_STEPS` size it. The tally is printed
 (run with -s) and recorded in docs/reliability.md.
 """
@@ -21,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -40,7 +42,6 @@ from tests.system.oracle import check_converged, check_no_duplicates, state_inta
 
 EXAMPLES = int(os.environ.get("ZYB_SOAK_EXAMPLES", "30" if SOAK else "9"))
 STEPS = int(os.environ.get("ZYB_SOAK_STEPS", "60" if SOAK else "32"))
-CI_BUDGET_S = 170.0
 TALLY: Counter[str] = Counter()
 CHANGES = ("insert_record", "insert_volunteer", "insert_same_person", "update_record",
            "update_volunteer", "soft_delete", "revive", "move_record", "unapprove")
@@ -200,6 +201,8 @@ class BridgeMachine(RuleBasedStateMachine):
         TALLY["checks"] += 1
 
 
+# a hang guard, not a budget: the run takes 1-3 minutes, more on a loaded machine
+@pytest.mark.timeout(900)
 def test_sync_crash_state_machine_keeps_every_invariant() -> None:
     TALLY.clear()
     started = time.monotonic()
@@ -211,5 +214,3 @@ def test_sync_crash_state_machine_keeps_every_invariant() -> None:
     print(f"\nstate machine: {dict(TALLY)} in {seconds:.0f} s")
     assert TALLY["steps"] >= (200 if not SOAK else EXAMPLES * STEPS // 2), dict(TALLY)
     assert TALLY["kills"] >= 30, f"only {TALLY['kills']} kills landed inside a cycle"
-    if not SOAK:
-        assert seconds < CI_BUDGET_S, f"the CI profile took {seconds:.0f} s"

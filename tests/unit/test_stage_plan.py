@@ -101,3 +101,22 @@ def test_a_queued_item_whose_required_parent_went_away_is_dropped(store: StateSt
     hold(store, ORG, status="revoked")
     stage(store, "project", "1", {"name": "项目（改）", "organization_external_ref": ORG})
     assert queued(store, PRJ) is None
+
+
+def test_a_plan_without_force_queues_nothing_for_a_row_the_platform_holds(
+        store: StateStore) -> None:
+    """Push re-plans a waiting child with `plan(key)`: not a forced resend."""
+    hold(store, ORG, {"name": "队伍"})
+    stage(store, "organization", "1", {"name": "队伍"})
+    with store.transaction():
+        Stager(store).plan((SRC, "organization", "1"))
+    assert queued(store, ORG) is None
+
+
+def test_a_plan_without_force_queues_a_changed_row_unforced(store: StateStore) -> None:
+    hold(store, ORG, {"name": "队伍"})
+    stage(store, "organization", "1", {"name": "队伍（改）"})
+    with store.transaction():
+        store.conn.execute("DELETE FROM outbox")
+        Stager(store).plan((SRC, "organization", "1"))
+    assert (queued(store, ORG) or {}).get("_force") == 0
