@@ -86,7 +86,7 @@ MUTANTS ?= 'mappings.checks.x_gb*' 'mappings.checks.x_id_*' 'mappings.checks.x_u
 	'bridge.push.xǁPusherǁ_persist*' 'bridge.push.xǁPusherǁ_submit*' 'bridge.push.xǁ_Claimsǁ*' \
 	'adapters.sql.x_lookback_start*' 'adapters.sql.x__trusted*' 'adapters.sql.x__after*' \
 	'adapters.sql.x__stamp*' 'adapters.sql.xǁSqlSourceǁread_changes*' \
-	'adapters.sql.xǁSqlSourceǁ_changes_sql*' 'mappings.normalize.x_*'
+	'adapters.sql.xǁSqlSourceǁ_changes_sql*' 'mappings.normalize.x_*' 'mappings.spans.x_*'
 MUTATE_JOBS ?= 2
 mutate: $(VENV)/.mutate-stamp
 	nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANTS)
