@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+from state.base import dumps
 
 # field -> required?; list-valued fields end in "_refs"
 REF_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -38,13 +39,8 @@ def compose(base_ref: str, generation: int, suffix: str) -> str:
     return f"{base_ref}{gen}{suffix}"
 
 
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def canonical(obj: Any) -> str:
-    """json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")), by
-    one encoder made once (an item is serialized several times on its way)."""
-    return _CANONICAL.encode(obj)
+# the payload's canonical text: the state file's one canonical JSON (state.base.dumps)
+canonical = dumps
 
 
 def payload_hash(payload: dict[str, Any]) -> str:

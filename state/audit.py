@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from state import keys
+from state.base import dumps
 from state.keys import key_id
 
 _string = json.encoder.encode_basestring  # json.dumps of a str, ensure_ascii=False
@@ -31,13 +32,8 @@ GENESIS = "0" * 64
 COLUMNS = "seq, at, run_id, kind, ref, data, prev_hash, hash"
 
 
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def canonical(obj: Any) -> str:
-    """json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")), by
-    one encoder made once (a backfill writes an entry per item)."""
-    return _CANONICAL.encode(obj)
+# an entry's data as hashed: the state file's one canonical JSON (state.base.dumps)
+canonical = dumps
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, run_id: int | None, kind: str,

@@ -187,8 +187,7 @@ class RowQueries(Queries):
             "VALUES (?, ?, ?, ?, ?)", [(*k, parent, int(req)) for k, parent, req in waits])
 
     def add_wait(self, key: RowKey, parent: str, required: bool) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO waits (source, entity, local_id, parent_ref, "
-                          "required) VALUES (?, ?, ?, ?, ?)", (*key, parent, int(required)))
+        self.add_waits([(key, parent, required)])
 
     def blocked(self, key: RowKey) -> bool:
         return self.conn.execute("SELECT 1 FROM waits WHERE source = ? AND entity = ? "
